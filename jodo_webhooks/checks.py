@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+from .conf import DEFAULTS, app_settings
+
+
+@register(Tags.security)
+def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
+    messages: list[Error | Warning] = []
+    configured = getattr(settings, "JODO_WEBHOOKS", {})
+    unknown = sorted(set(configured) - set(DEFAULTS))
+    if unknown:
+        messages.append(
+            Error(
+                f"Unknown JODO_WEBHOOKS settings: {', '.join(unknown)}.",
+                hint=f"Known settings: {', '.join(DEFAULTS)}.",
+                id="jodo_webhooks.E001",
+            )
+        )
+    if bool(app_settings.HEADER_NAME) != bool(app_settings.HEADER_VALUE):
+        messages.append(
+            Error(
+                "JODO_WEBHOOKS HEADER_NAME and HEADER_VALUE must be set together.",
+                id="jodo_webhooks.E002",
+            )
+        )
+    try:
+        app_settings.allowed_networks  # noqa: B018  (parsing is the check)
+    except ValueError as exc:
+        messages.append(Error(f"JODO_WEBHOOKS ALLOWED_IPS: {exc}.", id="jodo_webhooks.E003"))
+        return messages
+    for name in ("TRUSTED_PROXIES", "MAX_BODY_BYTES", "MAX_EVENT_AGE_DAYS"):
+        value = getattr(app_settings, name)
+        if value is not None and (not isinstance(value, int) or value < 0):
+            messages.append(
+                Error(
+                    f"JODO_WEBHOOKS {name} must be a non-negative integer.",
+                    id="jodo_webhooks.E004",
+                )
+            )
+    if app_settings.any_authentication_configured:
+        return messages
+    if app_settings.ALLOW_UNAUTHENTICATED:
+        messages.append(
+            Warning(
+                "JODO_WEBHOOKS ALLOW_UNAUTHENTICATED is on and no authentication is configured: "
+                "anyone can post events.",
+                hint="Set SECRETS (and ALLOWED_IPS) before exposing the endpoint.",
+                id="jodo_webhooks.W002",
+            )
+        )
+    else:
+        messages.append(
+            Warning(
+                "No Jodo webhook authentication is configured: every delivery will be refused.",
+                hint="Set JODO_WEBHOOKS SECRETS, HEADER_NAME/HEADER_VALUE or ALLOWED_IPS.",
+                id="jodo_webhooks.W001",
+            )
+        )
+    return messages
+
+
+@register(Tags.security, deploy=True)
+def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    if app_settings.ALLOW_UNAUTHENTICATED and not settings.DEBUG:
+        return [
+            Error(
+                "JODO_WEBHOOKS ALLOW_UNAUTHENTICATED must not be on in production (DEBUG is off).",
+                hint="Turn it off and configure SECRETS, HEADER_NAME/HEADER_VALUE or ALLOWED_IPS.",
+                id="jodo_webhooks.E005",
+            )
+        ]
+    return []

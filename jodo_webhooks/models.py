@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class InboundEvent(models.Model):
+    """One Jodo event, recorded once per `event_id` however often it is delivered."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"  # recorded, not yet processed (or rolled back mid-way)
+        PROCESSED = "processed", "Processed"  # a receiver applied it
+        FAILED = "failed", "Failed"  # a receiver raised; see last_error
+        SKIPPED = "skipped", "Skipped"  # deliberately not applied; see status_reason
+        IGNORED = "ignored", "Ignored"  # no receiver handles this event type
+
+    event_id = models.CharField(max_length=255, unique=True)
+    event_type = models.CharField(max_length=100, db_index=True)
+    version = models.CharField(max_length=20)
+    occurred_at = models.DateTimeField(help_text="Jodo's `timestamp`: when the event originated.")
+    # Jodo's id of the student the event is about, when the payload names one (admin search).
+    jodo_student_id = models.CharField(max_length=255, blank=True, db_index=True)
+    payload = models.JSONField()
+    raw_body = models.TextField(help_text="The request body exactly as received.")
+    payload_digest = models.CharField(
+        max_length=64, help_text="SHA-256 of the envelope in canonical JSON form."
+    )
+    headers = models.JSONField(default=dict, help_text="Request headers, secrets removed.")
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
+    status_reason = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    last_error_traceback = models.TextField(blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    delivery_count = models.PositiveIntegerField(default=1)
+    last_delivered_at = models.DateTimeField(default=timezone.now)
+    digest_mismatches = models.PositiveIntegerField(
+        default=0, help_text="Deliveries that reused this event_id with different content."
+    )
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [
+            models.Index(fields=["status", "received_at"], name="jodo_event_status_received")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"

@@ -1,0 +1,181 @@
+"""Recording deliveries and processing events: the one place every caller goes through.
+
+The view, the admin action, the management commands and the task all call `process_event`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import traceback
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from .conf import app_settings
+from .models import InboundEvent
+from .signals import event_received
+
+logger = logging.getLogger("jodo_webhooks")
+
+Status = InboundEvent.Status
+RETRYABLE_STATUSES = (Status.RECEIVED, Status.FAILED)
+
+
+class SkipEvent(Exception):
+    """Raised by a receiver to leave an event deliberately unapplied (e.g. stale)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class Delivery(StrEnum):
+    NEW = "accepted"  # first delivery of this event_id: recorded now
+    DUPLICATE = "duplicate"  # the same event again
+    MISMATCH = "mismatch"  # a known event_id with different content: not applied
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedDelivery:
+    kind: Delivery
+    event: InboundEvent
+
+
+def canonical_digest(body: dict[str, Any]) -> str:
+    """SHA-256 of the event's content in canonical JSON, so re-serialising it is no mismatch.
+
+    Covers event, timestamp, version and payload: extra envelope fields may describe the
+    delivery rather than the event, and the event_id is the key itself.
+    """
+    content = {key: body.get(key) for key in ("event", "timestamp", "version", "payload")}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def record_delivery(
+    body: dict[str, Any],
+    raw_body: str,
+    headers: dict[str, str],
+    remote_addr: str | None,
+) -> RecordedDelivery:
+    """Insert the event, or count one more delivery of it; the unique event_id decides which."""
+    now = timezone.now()
+    digest = canonical_digest(body)
+    jodo_student_id = body["payload"].get("jodo_student_id")
+    try:
+        with transaction.atomic():
+            event = InboundEvent.objects.create(
+                event_id=body["event_id"],
+                event_type=body["event"],
+                version=body["version"],
+                occurred_at=datetime.fromtimestamp(body["timestamp"], tz=UTC),
+                jodo_student_id=jodo_student_id[:255] if isinstance(jodo_student_id, str) else "",
+                payload=body["payload"],
+                raw_body=raw_body,
+                payload_digest=digest,
+                headers=headers,
+                remote_addr=remote_addr,
+                received_at=now,
+                last_delivered_at=now,
+            )
+        return RecordedDelivery(Delivery.NEW, event)
+    except IntegrityError:
+        pass  # the event_id is already recorded (possibly by a concurrent delivery)
+
+    same_content = Q(payload_digest=digest)
+    InboundEvent.objects.filter(event_id=body["event_id"]).update(
+        delivery_count=F("delivery_count") + Case(When(same_content, then=1), default=0),
+        last_delivered_at=Case(When(same_content, then=Value(now)), default=F("last_delivered_at")),
+        digest_mismatches=F("digest_mismatches") + Case(When(same_content, then=0), default=1),
+    )
+    event = InboundEvent.objects.get(event_id=body["event_id"])
+    kind = Delivery.DUPLICATE if event.payload_digest == digest else Delivery.MISMATCH
+    return RecordedDelivery(kind, event)
+
+
+def process_event(event_pk: int, *, force: bool = False) -> str | None:
+    """Claim the event, run the receivers and record the outcome, all in one transaction.
+
+    Returns the new status, or None when the event was not claimable: another worker holds it,
+    or it already reached a final status (unless `force`). A crash or a dropped connection
+    mid-way rolls back claim and work together, leaving the event as it was.
+    """
+    claimable = list(Status) if force else list(RETRYABLE_STATUSES)
+    event: InboundEvent | None = None
+    try:
+        with transaction.atomic():
+            event = (
+                InboundEvent.objects.select_for_update(skip_locked=True)
+                .filter(pk=event_pk, status__in=claimable)
+                .first()
+            )
+            if event is None:
+                return None
+            status, reason = _dispatch(event)
+            InboundEvent.objects.filter(pk=event.pk).update(
+                status=status,
+                status_reason=reason,
+                attempts=F("attempts") + 1,
+                processed_at=timezone.now(),
+            )
+            return status
+    except SkipEvent as skip:
+        # The receivers' work is rolled back; the outcome is recorded in its own transaction.
+        return _record_outcome(event_pk, claimable, Status.SKIPPED, reason=skip.reason)
+    except Exception as exc:
+        event_id = event.event_id if event else f"pk={event_pk}"
+        logger.exception("Processing of Jodo event %s failed: %s", event_id, exc)
+        return _record_outcome(event_pk, claimable, Status.FAILED, error=exc)
+
+
+def _dispatch(event: InboundEvent) -> tuple[str, str]:
+    max_age_days = app_settings.MAX_EVENT_AGE_DAYS
+    if max_age_days and event.occurred_at < timezone.now() - timedelta(days=max_age_days):
+        return Status.SKIPPED, f"older than the maximum event age ({max_age_days} days)"
+    responses = event_received.send(sender=InboundEvent, event=event, event_type=event.event_type)
+    if any(response is not None for _, response in responses):
+        return Status.PROCESSED, ""
+    return Status.IGNORED, f"no receiver handles {event.event_type}"
+
+
+def _record_outcome(
+    event_pk: int,
+    claimable: list[str],
+    status: str,
+    *,
+    reason: str = "",
+    error: BaseException | None = None,
+) -> str | None:
+    fields: dict[str, Any] = {
+        "status": status,
+        "status_reason": reason,
+        "attempts": F("attempts") + 1,
+        "processed_at": timezone.now(),
+    }
+    if error is not None:
+        fields["status_reason"] = fields["last_error"] = f"{type(error).__name__}: {error}"
+        fields["last_error_traceback"] = "".join(traceback.format_exception(error))
+        fields["processed_at"] = None
+    # Guarded by status: a worker that processed the event meanwhile is not overwritten.
+    with transaction.atomic():
+        updated = InboundEvent.objects.filter(pk=event_pk, status__in=claimable).update(**fields)
+    return status if updated else None
+
+
+def process_after_delivery(recorded: RecordedDelivery) -> None:
+    """Process a delivery's event unless an earlier attempt already settled it."""
+    if recorded.kind is Delivery.MISMATCH or recorded.event.status not in RETRYABLE_STATUSES:
+        return
+    try:
+        process_event(recorded.event.pk)
+    except Exception:
+        # The event is durably recorded; processing is retried by the next delivery or
+        # `jodo_reprocess`, so the answer stays 2xx.
+        logger.exception("Could not process Jodo event %s", recorded.event.event_id)

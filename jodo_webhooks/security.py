@@ -1,0 +1,93 @@
+"""Who may deliver: signature, custom header and source address checks, all constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from dataclasses import dataclass
+
+from django.http import HttpRequest
+
+from .conf import app_settings
+
+SIGNATURE_HEADER = "X-Jodo-Signature"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    status_code: int
+    reason: str  # short and safe to log and answer: never a secret or an expected value
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The X-Jodo-Signature value for `body`: lower-case hex HMAC-SHA256."""
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _as_bytes(value: str) -> bytes:
+    # Header values arrive latin-1 decoded (PEP 3333); compare_digest needs bytes for non-ASCII.
+    return value.encode("latin-1", errors="replace")
+
+
+def signature_matches(body: bytes, provided: str, secrets: list[str]) -> bool:
+    given = _as_bytes(provided.strip())
+    return any(hmac.compare_digest(sign(body, secret).encode(), given) for secret in secrets)
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """The delivering client's address, trusting only the configured number of proxies."""
+    trusted = app_settings.TRUSTED_PROXIES
+    if trusted > 0:
+        forwarded = [
+            part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+        ]
+        forwarded = [part for part in forwarded if part]
+        # Each trusted proxy appends the address it saw, so the client is `trusted` from the right.
+        candidate = forwarded[-trusted] if len(forwarded) >= trusted else None
+    else:
+        candidate = request.META.get("REMOTE_ADDR")
+    try:
+        return str(ipaddress.ip_address(candidate)) if candidate else None
+    except ValueError:
+        return None
+
+
+def check_request(request: HttpRequest, body: bytes, address: str | None) -> Refusal | None:
+    """Every configured mechanism must pass; with none configured, fail closed."""
+    if not app_settings.any_authentication_configured:
+        if app_settings.ALLOW_UNAUTHENTICATED:
+            return None
+        return Refusal(401, "no authentication mechanism is configured")
+
+    networks = app_settings.allowed_networks
+    if networks:
+        ip = ipaddress.ip_address(address) if address else None
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        if ip is None or not any(ip in network for network in networks):
+            return Refusal(403, "source address not allowed")
+
+    if app_settings.header_check_enabled:
+        provided = request.headers.get(app_settings.HEADER_NAME)
+        if provided is None:
+            return Refusal(401, f"missing {app_settings.HEADER_NAME} header")
+        if not hmac.compare_digest(_as_bytes(provided), _as_bytes(app_settings.HEADER_VALUE)):
+            return Refusal(401, f"wrong {app_settings.HEADER_NAME} header")
+
+    secrets = app_settings.secrets
+    if secrets:
+        provided = request.headers.get(SIGNATURE_HEADER)
+        if not provided:
+            return Refusal(401, f"missing {SIGNATURE_HEADER} header")
+        if not signature_matches(body, provided, secrets):
+            return Refusal(401, "signature mismatch")
+    return None
+
+
+def redacted_headers(request: HttpRequest) -> dict[str, str]:
+    """Request headers worth keeping, without credentials."""
+    dropped = {SIGNATURE_HEADER.lower(), "cookie", "authorization", "proxy-authorization"}
+    if app_settings.HEADER_NAME:
+        dropped.add(app_settings.HEADER_NAME.lower())
+    return {name: value for name, value in request.headers.items() if name.lower() not in dropped}

@@ -1,0 +1,158 @@
+"""Jodo's contract as DRF serializers: the delivery envelope and the student master-data payload."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from rest_framework import serializers
+
+if TYPE_CHECKING:
+    from .models import InboundEvent
+
+STUDENT_EVENT_TYPES = frozenset(
+    {
+        "masterdata.student.registered",
+        "masterdata.student.dropped",
+        "masterdata.student.activated",
+    }
+)
+SUPPORTED_VERSION = re.compile(r"1(\.\d+)*")
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers instead of turning them into strings."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An IntegerField that only takes JSON integers: no strings, floats or booleans."""
+
+    default_error_messages = {"invalid": "A JSON integer is required."}
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class EnvelopeSerializer(serializers.Serializer):
+    """The fields every Jodo delivery carries; unknown extra fields are allowed and kept."""
+
+    event_id = StrictCharField(max_length=255, trim_whitespace=False)
+    event = StrictCharField(max_length=100, trim_whitespace=False)
+    # Unix seconds; bounded so that it converts to a datetime on every database.
+    timestamp = StrictIntegerField(min_value=0, max_value=253402300799)
+    version = StrictCharField(max_length=20, allow_blank=True, trim_whitespace=False)
+    payload = serializers.DictField()
+
+
+class GradeSerializer(serializers.Serializer):
+    code = StrictCharField(max_length=100, allow_blank=True, required=False, default="")
+    name = StrictCharField(max_length=255, allow_blank=True, required=False, default="")
+
+
+class NoteSerializer(serializers.Serializer):
+    key = StrictCharField(max_length=255)
+    value = StrictCharField(allow_blank=True, trim_whitespace=True)
+
+
+class StudentSerializer(serializers.Serializer):
+    identifier = StrictCharField(max_length=255)
+    custom_identifier = StrictCharField(
+        max_length=255, allow_null=True, allow_blank=True, required=False, default=None
+    )
+    collector_code = StrictCharField(
+        max_length=100, allow_null=True, allow_blank=True, required=False, default=None
+    )
+    grade = GradeSerializer(required=False, allow_null=True, default=None)
+    academic_year_start = StrictIntegerField(min_value=1900, max_value=9999)
+    academic_year_end = StrictIntegerField(min_value=1900, max_value=9999)
+    primary_contact_number = StrictCharField(
+        max_length=32, allow_blank=True, allow_null=True, required=False, default=""
+    )
+    primary_contact_email = StrictCharField(
+        max_length=254, allow_blank=True, allow_null=True, required=False, default=""
+    )
+    notes = NoteSerializer(many=True, required=False, default=list)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["academic_year_end"] < attrs["academic_year_start"]:
+            raise serializers.ValidationError(
+                {"academic_year_end": "Must not be before academic_year_start."}
+            )
+        return attrs
+
+
+class StudentPayloadSerializer(serializers.Serializer):
+    jodo_student_id = StrictCharField(max_length=255, allow_null=True, required=False, default=None)
+    student = StudentSerializer()
+
+
+class InvalidPayload(ValueError):
+    """The event's payload breaks Jodo's contract; `errors` holds DRF's field errors."""
+
+    def __init__(self, errors: Any) -> None:
+        self.errors = errors
+        super().__init__(f"Invalid payload: {json.dumps(errors, sort_keys=True)}")
+
+
+class UnsupportedVersion(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class StudentData:
+    """A validated student master-data event, ready for an ERP to apply."""
+
+    event_type: str
+    occurred_at: datetime
+    jodo_student_id: str | None
+    identifier: str
+    custom_identifier: str | None
+    collector_code: str | None
+    grade_code: str
+    grade_name: str
+    academic_year_start: int
+    academic_year_end: int
+    primary_contact_number: str
+    primary_contact_email: str
+    # Unique keys, in order; a key repeated in the event keeps its last value.
+    notes: dict[str, str]
+
+
+def parse_student_event(event: InboundEvent) -> StudentData:
+    """Validate a recorded student master-data event; raise InvalidPayload or UnsupportedVersion."""
+    if not SUPPORTED_VERSION.fullmatch(event.version):
+        raise UnsupportedVersion(
+            f"Unsupported version {event.version!r} for {event.event_type}: this receiver "
+            "understands 1.x. Reprocess the event after upgrading."
+        )
+    serializer = StudentPayloadSerializer(data=event.payload)
+    if not serializer.is_valid():
+        raise InvalidPayload(serializer.errors)
+    data = serializer.validated_data
+    student = data["student"]
+    grade = student["grade"] or {}
+    return StudentData(
+        event_type=event.event_type,
+        occurred_at=event.occurred_at,
+        jodo_student_id=data["jodo_student_id"] or None,
+        identifier=student["identifier"],
+        custom_identifier=student["custom_identifier"] or None,
+        collector_code=student["collector_code"] or None,
+        grade_code=grade.get("code", ""),
+        grade_name=grade.get("name", ""),
+        academic_year_start=student["academic_year_start"],
+        academic_year_end=student["academic_year_end"],
+        primary_contact_number=student["primary_contact_number"] or "",
+        primary_contact_email=student["primary_contact_email"] or "",
+        notes={note["key"]: note["value"] for note in student["notes"]},
+    )

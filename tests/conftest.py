@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from .helpers import TEST_SECRET, signed_post
+
+
+@pytest.fixture(autouse=True)
+def jodo_settings(settings: Any) -> dict[str, Any]:
+    """Every test starts from the same known configuration: one signing secret, nothing else."""
+    settings.JODO_WEBHOOKS = {
+        "SECRETS": [TEST_SECRET],
+        "HEADER_NAME": "",
+        "HEADER_VALUE": "",
+        "ALLOWED_IPS": [],
+        "TRUSTED_PROXIES": 0,
+        "MAX_BODY_BYTES": 1024 * 1024,
+        "ALLOW_UNAUTHENTICATED": False,
+        "MAX_EVENT_AGE_DAYS": 7,
+    }
+    return settings.JODO_WEBHOOKS
+
+
+@pytest.fixture
+def deliver(client: Client) -> Callable[..., Any]:
+    def _deliver(body: bytes | dict[str, Any] | list[Any], **kwargs: Any) -> Any:
+        return signed_post(client, body, **kwargs)
+
+    return _deliver

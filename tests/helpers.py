@@ -1,0 +1,61 @@
+"""Shared test helpers: signed requests to the real endpoint, fixture files, database guards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.urls import reverse
+
+from jodo_webhooks.security import SIGNATURE_HEADER, sign
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+TEST_SECRET = "test-secret-0123456789abcdef"
+ROTATED_SECRET = "rotated-secret-fedcba9876543210"
+
+
+def on_sqlite() -> bool:
+    return settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+
+
+# SQLite serialises every writer, so races can only be shown on a server database.
+requires_server_database = pytest.mark.skipif(
+    on_sqlite(), reason="needs concurrent writers: set DATABASE_URL to PostgreSQL or MariaDB"
+)
+
+
+def load_fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def as_body(body: bytes | dict[str, Any] | list[Any]) -> bytes:
+    return body if isinstance(body, bytes) else json.dumps(body).encode()
+
+
+def signed_post(
+    client: Client,
+    body: bytes | dict[str, Any] | list[Any],
+    *,
+    secret: str | None = TEST_SECRET,
+    signature: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Any:
+    """POST `body` to the real endpoint, signed with `secret` unless `signature` is given."""
+    raw = as_body(body)
+    all_headers = dict(headers or {})
+    if signature is not None:
+        all_headers[SIGNATURE_HEADER] = signature
+    elif secret is not None:
+        all_headers[SIGNATURE_HEADER] = sign(raw, secret)
+    return client.post(
+        reverse("jodo_webhooks:receive"),
+        data=raw,
+        content_type="application/json",
+        headers=all_headers,
+        **extra,
+    )
