@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import django
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -25,6 +26,13 @@ INSTALLED_APPS = [
     "jodo_webhooks",
     "students",
 ]
+# Django's Tasks API runs the processing in task mode (JODO_WEBHOOK_PROCESSING=task); on
+# Django 5.2 it comes from the django-tasks backport. The database backend needs only
+# `manage.py db_worker` next to the web processes.
+if django.VERSION < (6, 0):
+    INSTALLED_APPS.append("django_tasks")
+INSTALLED_APPS.append("django_tasks_db")
+TASKS = {"default": {"BACKEND": env("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend")}}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -97,6 +105,8 @@ JODO_WEBHOOKS = {
     "MAX_BODY_BYTES": env.int("JODO_WEBHOOK_MAX_BODY_BYTES", default=1024 * 1024),
     "ALLOW_UNAUTHENTICATED": env.bool("JODO_WEBHOOK_ALLOW_UNAUTHENTICATED", default=False),
     "MAX_EVENT_AGE_DAYS": env.int("JODO_WEBHOOK_MAX_EVENT_AGE_DAYS", default=7),
+    "PROCESSING": env("JODO_WEBHOOK_PROCESSING", default="inline"),
+    "REJECTED_DELIVERY_LIMIT": env.int("JODO_WEBHOOK_REJECTED_DELIVERY_LIMIT", default=1000),
 }
 
 LOGGING = {

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import json
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from .models import InboundEvent
+from .models import InboundEvent, RejectedDelivery
+from .processing import reprocess_events
 
 
 @admin.register(InboundEvent)
@@ -27,6 +29,7 @@ class InboundEventAdmin(admin.ModelAdmin):
     search_fields = ["=event_id", "=jodo_student_id"]
     date_hierarchy = "received_at"
     show_full_result_count = False
+    actions = ["reprocess"]
     fieldsets = [
         (None, {"fields": ["event_id", "event_type", "version", "occurred_at", "jodo_student_id"]}),
         (
@@ -62,6 +65,19 @@ class InboundEventAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_reprocess_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("jodo_webhooks.reprocess_inboundevent")
+
+    @admin.action(description="Reprocess selected events", permissions=["reprocess"])
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[InboundEvent]) -> None:
+        events = list(queryset.only("pk", "event_id", "event_type"))
+        outcomes = reprocess_events([event.pk for event in events], force=True)
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items()))
+        for event in events:
+            self.log_change(request, event, f"Reprocessed ({summary}).")
+        level = messages.ERROR if outcomes[InboundEvent.Status.FAILED] else messages.SUCCESS
+        self.message_user(request, f"Reprocessed {len(events)} event(s): {summary}.", level)
+
     def has_change_permission(self, request: HttpRequest, obj: InboundEvent | None = None) -> bool:
         return False
 
@@ -90,6 +106,34 @@ class InboundEventAdmin(admin.ModelAdmin):
             if event.last_error_traceback
             else "-"
         )
+
+
+@admin.register(RejectedDelivery)
+class RejectedDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "reason", "remote_addr", "event_id", "detail"]
+    list_filter = ["reason", "received_at"]
+    search_fields = ["=event_id", "=remote_addr"]
+    date_hierarchy = "received_at"
+    fields = [
+        "received_at",
+        "reason",
+        "detail",
+        "remote_addr",
+        "event_id",
+        "formatted_headers",
+        "body_prefix",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="Headers")
+    def formatted_headers(self, rejected: RejectedDelivery) -> str:
+        return _pre(rejected.headers)
 
 
 def _pre(value: object) -> str:

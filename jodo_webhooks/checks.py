@@ -33,7 +33,20 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[Error | 
     except ValueError as exc:
         messages.append(Error(f"JODO_WEBHOOKS ALLOWED_IPS: {exc}.", id="jodo_webhooks.E003"))
         return messages
-    for name in ("TRUSTED_PROXIES", "MAX_BODY_BYTES", "MAX_EVENT_AGE_DAYS"):
+    if app_settings.PROCESSING not in ("inline", "task"):
+        messages.append(
+            Error(
+                f"JODO_WEBHOOKS PROCESSING must be 'inline' or 'task', not "
+                f"{app_settings.PROCESSING!r}.",
+                id="jodo_webhooks.E006",
+            )
+        )
+    for name in (
+        "TRUSTED_PROXIES",
+        "MAX_BODY_BYTES",
+        "MAX_EVENT_AGE_DAYS",
+        "REJECTED_DELIVERY_LIMIT",
+    ):
         value = getattr(app_settings, name)
         if value is not None and (not isinstance(value, int) or value < 0):
             messages.append(

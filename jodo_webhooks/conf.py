@@ -24,6 +24,11 @@ DEFAULTS: dict[str, Any] = {
     # Events that originated longer ago than this are recorded as skipped, never applied: a body
     # replayed after its row was pruned cannot rewind anything. 0 or None turns the check off.
     "MAX_EVENT_AGE_DAYS": 7,
+    # "inline": process in the request once the event is recorded; "task": enqueue the
+    # processing with Django's Tasks API and answer as soon as the event is recorded.
+    "PROCESSING": "inline",
+    # Newest refused requests kept for operators; older ones are deleted as new ones arrive.
+    "REJECTED_DELIVERY_LIMIT": 1000,
 }
 
 

@@ -47,6 +47,38 @@ class InboundEvent(models.Model):
         indexes = [
             models.Index(fields=["status", "received_at"], name="jodo_event_status_received")
         ]
+        permissions = [("reprocess_inboundevent", "Can reprocess inbound events")]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
+
+
+class RejectedDelivery(models.Model):
+    """A request refused before an event was recorded, kept so operators can see why.
+
+    Bounded: only the newest `REJECTED_DELIVERY_LIMIT` rows are kept (see processing.py).
+    """
+
+    class Reason(models.TextChoices):
+        SIGNATURE = "signature", "Signature"
+        HEADER = "header", "Custom header"
+        ADDRESS = "address", "Source address"
+        NOT_CONFIGURED = "not_configured", "No authentication configured"
+        TOO_LARGE = "too_large", "Body too large"
+        MALFORMED = "malformed", "Malformed envelope"
+        DIGEST_MISMATCH = "digest_mismatch", "Known event_id, different content"
+
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    detail = models.TextField(blank=True)
+    event_id = models.CharField(max_length=255, blank=True)
+    headers = models.JSONField(default=dict, help_text="Request headers, secrets removed.")
+    body_prefix = models.TextField(blank=True, help_text="At most the first 4 KiB of the body.")
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name_plural = "rejected deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} from {self.remote_addr or 'unknown'}"

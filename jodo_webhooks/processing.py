@@ -9,6 +9,8 @@ import hashlib
 import json
 import logging
 import traceback
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -19,7 +21,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from .conf import app_settings
-from .models import InboundEvent
+from .models import InboundEvent, RejectedDelivery
 from .signals import event_received
 
 logger = logging.getLogger("jodo_webhooks")
@@ -170,12 +172,95 @@ def _record_outcome(
 
 
 def process_after_delivery(recorded: RecordedDelivery) -> None:
-    """Process a delivery's event unless an earlier attempt already settled it."""
-    if recorded.kind is Delivery.MISMATCH or recorded.event.status not in RETRYABLE_STATUSES:
+    """Process (or enqueue) a delivery's event unless an earlier attempt already settled it.
+
+    Never raises: the event is durably recorded, and whatever goes wrong here is retried by
+    the next delivery or `jodo_reprocess`, so the answer to Jodo stays 2xx.
+    """
+    event = recorded.event
+    if recorded.kind is Delivery.MISMATCH or event.status not in RETRYABLE_STATUSES:
+        return
+    if app_settings.PROCESSING == "task":
+        transaction.on_commit(lambda: _enqueue(event))
         return
     try:
-        process_event(recorded.event.pk)
+        process_event(event.pk)
     except Exception:
-        # The event is durably recorded; processing is retried by the next delivery or
-        # `jodo_reprocess`, so the answer stays 2xx.
-        logger.exception("Could not process Jodo event %s", recorded.event.event_id)
+        logger.exception("Could not process Jodo event %s", event.event_id)
+
+
+def _enqueue(event: InboundEvent) -> None:
+    from .tasks import process_event_task  # the Tasks API is only needed in task mode
+
+    try:
+        process_event_task.enqueue(event.pk)
+    except Exception:
+        logger.exception(
+            "Could not enqueue Jodo event %s; it stays received for `jodo_reprocess --pending`",
+            event.event_id,
+        )
+
+
+BODY_PREFIX_BYTES = 4096
+
+
+def record_rejected_delivery(
+    reason: str,
+    detail: str,
+    *,
+    body: bytes,
+    headers: dict[str, str],
+    remote_addr: str | None,
+    event_id: str = "",
+) -> None:
+    """Keep a refused request for operators, then trim the table to its bound. Never raises."""
+    try:
+        rejected = RejectedDelivery.objects.create(
+            reason=reason,
+            detail=detail,
+            remote_addr=remote_addr,
+            event_id=event_id[:255],
+            headers=headers,
+            body_prefix=body[:BODY_PREFIX_BYTES].decode("utf-8", errors="replace"),
+        )
+        limit = app_settings.REJECTED_DELIVERY_LIMIT
+        # Ids only grow, so everything `limit` ids behind the newest row is older than it.
+        RejectedDelivery.objects.filter(pk__lte=rejected.pk - limit).delete()
+    except Exception:
+        logger.exception("Could not record a rejected Jodo delivery (%s)", reason)
+
+
+NOT_CLAIMED = "not claimed"  # held by another worker, or already final (without force)
+
+
+def reprocess_events(
+    event_pks: Iterable[int],
+    *,
+    force: bool = False,
+    progress: Callable[[int, Counter[str]], None] | None = None,
+) -> Counter[str]:
+    """Run `process_event` over events one by one; counts outcomes by status."""
+    outcomes: Counter[str] = Counter()
+    for done, pk in enumerate(event_pks, start=1):
+        outcomes[process_event(pk, force=force) or NOT_CLAIMED] += 1
+        if progress is not None:
+            progress(done, outcomes)
+    return outcomes
+
+
+def prunable_events(cutoff: datetime, *, include_failed: bool = False):
+    """Settled events received before `cutoff`; `received` ones are never pruned."""
+    statuses = [Status.PROCESSED, Status.SKIPPED, Status.IGNORED]
+    if include_failed:
+        statuses.append(Status.FAILED)
+    return InboundEvent.objects.filter(received_at__lt=cutoff, status__in=statuses)
+
+
+def delete_in_batches(queryset, batch_size: int = 1000) -> int:
+    """Delete `queryset` a batch at a time, so no single statement holds locks for long."""
+    deleted = 0
+    while True:
+        batch = list(queryset.order_by("pk").values_list("pk", flat=True)[:batch_size])
+        if not batch:
+            return deleted
+        deleted += queryset.model.objects.filter(pk__in=batch).delete()[0]

@@ -11,11 +11,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .conf import app_settings
-from .processing import Delivery, process_after_delivery, record_delivery
+from .models import RejectedDelivery
+from .processing import (
+    Delivery,
+    process_after_delivery,
+    record_delivery,
+    record_rejected_delivery,
+)
 from .security import check_request, client_address, redacted_headers
 from .serializers import EnvelopeSerializer
 
 logger = logging.getLogger("jodo_webhooks")
+Reason = RejectedDelivery.Reason
 
 
 class BodyTooLarge(Exception):
@@ -69,46 +76,107 @@ class JodoWebhookView(APIView):
 
     def post(self, request: Request) -> Response:
         http_request: HttpRequest = request._request
+        address = client_address(http_request)
         try:
             body = read_body(http_request, app_settings.MAX_BODY_BYTES)
         except BodyTooLarge:
-            return error(413, "body_too_large", f"Body over {app_settings.MAX_BODY_BYTES} bytes.")
+            detail = f"Body over {app_settings.MAX_BODY_BYTES} bytes."
+            return self.refuse(http_request, b"", address, Reason.TOO_LARGE, 413, detail)
 
-        address = client_address(http_request)
         refusal = check_request(http_request, body, address)
         if refusal is not None:
-            logger.warning(
-                "Refused Jodo delivery from %s: %s",
-                address or http_request.META.get("REMOTE_ADDR"),
+            return self.refuse(
+                http_request,
+                body,
+                address,
+                refusal.reason_code,
+                refusal.status_code,
                 refusal.reason,
             )
-            return error(refusal.status_code, "unauthorized", refusal.reason)
 
         try:
             raw_text, parsed = parse_body(body)
         except InvalidBody as exc:
-            return error(400, "invalid_envelope", str(exc), errors={"non_field_errors": [str(exc)]})
+            errors = {"non_field_errors": [str(exc)]}
+            return self.refuse(
+                http_request, body, address, Reason.MALFORMED, 400, str(exc), errors=errors
+            )
         envelope = EnvelopeSerializer(data=parsed)
         if not envelope.is_valid():
-            return error(400, "invalid_envelope", "Invalid envelope.", errors=envelope.errors)
+            event_id = parsed.get("event_id") if isinstance(parsed, dict) else None
+            return self.refuse(
+                http_request,
+                body,
+                address,
+                Reason.MALFORMED,
+                400,
+                "Invalid envelope.",
+                event_id=event_id if isinstance(event_id, str) else "",
+                errors=envelope.errors,
+            )
 
         try:
             recorded = record_delivery(parsed, raw_text, redacted_headers(http_request), address)
         except (OperationalError, InterfaceError):
-            logger.exception("Could not record Jodo event %s", envelope.validated_data["event_id"])
+            logger.exception("Could not record Jodo event %s", parsed["event_id"])
             return error(503, "unavailable", "Could not record the event; please retry.")
 
         event = recorded.event
         if recorded.kind is Delivery.MISMATCH:
-            logger.error(
-                "Jodo event %s delivered again with different content; not applied",
-                event.event_id,
-            )
-            return error(
-                409,
-                "event_id_conflict",
+            detail = (
                 f"Event {event.event_id} was already recorded with different content; "
-                "this delivery was not applied.",
+                "this delivery was not applied."
+            )
+            return self.refuse(
+                http_request,
+                body,
+                address,
+                Reason.DIGEST_MISMATCH,
+                409,
+                detail,
+                event_id=event.event_id,
             )
         process_after_delivery(recorded)
         return Response({"status": recorded.kind.value, "event_id": event.event_id})
+
+    def refuse(
+        self,
+        request: HttpRequest,
+        body: bytes,
+        address: str | None,
+        reason: str,
+        status_code: int,
+        detail: str,
+        *,
+        event_id: str = "",
+        **extra: Any,
+    ) -> Response:
+        """Log, keep a bounded record of the refused request, and answer with its reason."""
+        level = logging.ERROR if reason == Reason.DIGEST_MISMATCH else logging.WARNING
+        logger.log(
+            level,
+            "Refused Jodo delivery from %s (%s): %s",
+            address or request.META.get("REMOTE_ADDR"),
+            reason,
+            detail,
+        )
+        record_rejected_delivery(
+            reason,
+            detail,
+            body=body,
+            headers=redacted_headers(request),
+            remote_addr=address,
+            event_id=event_id,
+        )
+        return error(status_code, REFUSAL_CODES[reason], detail, **extra)
+
+
+REFUSAL_CODES = {
+    Reason.SIGNATURE: "unauthorized",
+    Reason.HEADER: "unauthorized",
+    Reason.NOT_CONFIGURED: "unauthorized",
+    Reason.ADDRESS: "forbidden",
+    Reason.TOO_LARGE: "body_too_large",
+    Reason.MALFORMED: "invalid_envelope",
+    Reason.DIGEST_MISMATCH: "event_id_conflict",
+}

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Count
+
+from jodo_webhooks.models import InboundEvent, RejectedDelivery
+
+Status = InboundEvent.Status
+
+
+class Command(BaseCommand):
+    help = (
+        "Health of the Jodo webhook receiver: events by status and type, the oldest failure, "
+        "the last event received and the latest rejected deliveries. Exits 1 when failed "
+        "events are waiting."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--rejected", type=int, default=5, help="Rejected deliveries to list.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        out = self.stdout.write
+        rows = (
+            InboundEvent.objects.order_by()
+            .values_list("event_type", "status")
+            .annotate(n=Count("pk"))
+            .order_by("event_type", "status")
+        )
+        by_status = dict.fromkeys(Status.values, 0)
+        out("Events by type and status:")
+        for event_type, status, n in rows:
+            by_status[status] += n
+            out(f"  {event_type:<40} {status:<10} {n:>8}")
+        out("Events by status: " + ", ".join(f"{s} {n}" for s, n in by_status.items()))
+
+        last = InboundEvent.objects.order_by("-received_at").first()
+        out(f"Last event received: {_describe(last) if last else 'none yet'}")
+        oldest_failed = (
+            InboundEvent.objects.filter(status=Status.FAILED).order_by("received_at").first()
+        )
+        if oldest_failed:
+            out(f"Oldest failed event: {_describe(oldest_failed)}")
+            out(f"  {oldest_failed.last_error}")
+
+        rejected = RejectedDelivery.objects.order_by("-received_at")[: options["rejected"]]
+        out(f"Latest rejected deliveries ({RejectedDelivery.objects.count()} kept):")
+        for refusal in rejected:
+            out(
+                f"  {refusal.received_at:%Y-%m-%d %H:%M:%S} {refusal.remote_addr or '-':<15} "
+                f"{refusal.reason}: {refusal.detail}"
+            )
+        if by_status[Status.FAILED]:
+            raise CommandError(
+                f"{by_status[Status.FAILED]} failed event(s) waiting: "
+                "see `manage.py jodo_reprocess --failed`."
+            )
+
+
+def _describe(event: InboundEvent) -> str:
+    return (
+        f"{event.event_id} ({event.event_type}, {event.status}) received "
+        f"{event.received_at:%Y-%m-%d %H:%M:%S %Z}"
+    )

@@ -1,0 +1,13 @@
+"""The processing task for task mode (JODO_WEBHOOK_PROCESSING=task), run by any Tasks worker."""
+
+try:
+    from django.tasks import task  # Django 6.0+
+except ImportError:  # Django 5.2: the django-tasks backport
+    from django_tasks import task
+
+from .processing import process_event
+
+
+@task()
+def process_event_task(event_pk: int) -> str | None:
+    return process_event(event_pk)
