@@ -11,12 +11,13 @@ import logging
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
@@ -71,22 +72,25 @@ def record_delivery(
     now = timezone.now()
     digest = canonical_digest(body)
     jodo_student_id = body["payload"].get("jodo_student_id")
+    event = InboundEvent(
+        event_id=body["event_id"],
+        event_type=body["event"],
+        version=body["version"],
+        occurred_at=datetime.fromtimestamp(body["timestamp"], tz=UTC),
+        jodo_student_id=(jodo_student_id.strip()[:255] if isinstance(jodo_student_id, str) else ""),
+        payload=body["payload"],
+        raw_body=raw_body,
+        payload_digest=digest,
+        headers=headers,
+        remote_addr=remote_addr,
+        received_at=now,
+        last_delivered_at=now,
+    )
+    # In autocommit a lone INSERT needs no transaction of its own; inside a caller's
+    # transaction a savepoint keeps a duplicate key from breaking it.
     try:
-        with transaction.atomic():
-            event = InboundEvent.objects.create(
-                event_id=body["event_id"],
-                event_type=body["event"],
-                version=body["version"],
-                occurred_at=datetime.fromtimestamp(body["timestamp"], tz=UTC),
-                jodo_student_id=jodo_student_id[:255] if isinstance(jodo_student_id, str) else "",
-                payload=body["payload"],
-                raw_body=raw_body,
-                payload_digest=digest,
-                headers=headers,
-                remote_addr=remote_addr,
-                received_at=now,
-                last_delivered_at=now,
-            )
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            event.save(force_insert=True)
         return RecordedDelivery(Delivery.NEW, event)
     except IntegrityError:
         pass  # the event_id is already recorded (possibly by a concurrent delivery)
@@ -139,7 +143,8 @@ def process_event(event_pk: int, *, force: bool = False) -> str | None:
 
 def _dispatch(event: InboundEvent) -> tuple[str, str]:
     max_age_days = app_settings.MAX_EVENT_AGE_DAYS
-    if max_age_days and event.occurred_at < timezone.now() - timedelta(days=max_age_days):
+    # Measured at receipt: a replayed old body is refused, a failed one reprocessed late is not.
+    if max_age_days and event.occurred_at < event.received_at - timedelta(days=max_age_days):
         return Status.SKIPPED, f"older than the maximum event age ({max_age_days} days)"
     responses = event_received.send(sender=InboundEvent, event=event, event_type=event.event_type)
     if any(response is not None for _, response in responses):
@@ -219,9 +224,12 @@ def record_rejected_delivery(
             reason=reason,
             detail=detail,
             remote_addr=remote_addr,
-            event_id=event_id[:255],
+            # PostgreSQL text cannot hold NUL, and a refused body may contain anything.
+            event_id=event_id.replace("\x00", "")[:255],
             headers=headers,
-            body_prefix=body[:BODY_PREFIX_BYTES].decode("utf-8", errors="replace"),
+            body_prefix=body[:BODY_PREFIX_BYTES]
+            .decode("utf-8", errors="replace")
+            .replace("\x00", "\ufffd"),
         )
         limit = app_settings.REJECTED_DELIVERY_LIMIT
         # Ids only grow, so everything `limit` ids behind the newest row is older than it.

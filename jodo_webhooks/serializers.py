@@ -53,6 +53,22 @@ class EnvelopeSerializer(serializers.Serializer):
     version = StrictCharField(max_length=20, allow_blank=True, trim_whitespace=False)
     payload = serializers.DictField()
 
+    def validate_payload(self, payload: dict[str, Any]) -> dict[str, Any]:
+        # JSON allows \u0000, but PostgreSQL cannot store it: refuse it on every database.
+        if _contains_nul(payload):
+            raise serializers.ValidationError("Null characters are not allowed.")
+        return payload
+
+
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in key or _contains_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(item) for item in value)
+    return False
+
 
 class GradeSerializer(serializers.Serializer):
     code = StrictCharField(max_length=100, allow_blank=True, required=False, default="")
@@ -81,7 +97,7 @@ class StudentSerializer(serializers.Serializer):
     primary_contact_email = StrictCharField(
         max_length=254, allow_blank=True, allow_null=True, required=False, default=""
     )
-    notes = NoteSerializer(many=True, required=False, default=list)
+    notes = NoteSerializer(many=True, required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["academic_year_end"] < attrs["academic_year_start"]:
@@ -124,8 +140,9 @@ class StudentData:
     academic_year_end: int
     primary_contact_number: str
     primary_contact_email: str
-    # Unique keys, in order; a key repeated in the event keeps its last value.
-    notes: dict[str, str]
+    # Unique keys, in order; a key repeated in the event keeps its last value. None when the
+    # event has no `notes` field at all (an empty list means "no notes").
+    notes: dict[str, str] | None
 
 
 def parse_student_event(event: InboundEvent) -> StudentData:
@@ -154,5 +171,9 @@ def parse_student_event(event: InboundEvent) -> StudentData:
         academic_year_end=student["academic_year_end"],
         primary_contact_number=student["primary_contact_number"] or "",
         primary_contact_email=student["primary_contact_email"] or "",
-        notes={note["key"]: note["value"] for note in student["notes"]},
+        notes=(
+            {note["key"]: note["value"] for note in student["notes"]}
+            if "notes" in student
+            else None
+        ),
     )

@@ -4,7 +4,7 @@ import json
 import logging
 from typing import Any
 
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 from django.http import HttpRequest
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -73,6 +73,11 @@ class JodoWebhookView(APIView):
     permission_classes = ()
     throttle_classes = ()
     parser_classes = ()  # the raw bytes are read (and signed) as they came
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        # The event must be committed before processing starts, even under ATOMIC_REQUESTS.
+        return transaction.non_atomic_requests(super().as_view(**initkwargs))
 
     def post(self, request: Request) -> Response:
         http_request: HttpRequest = request._request

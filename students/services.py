@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import BooleanField, ExpressionWrapper, Q, Value
 
 from jodo_webhooks.models import InboundEvent
 from jodo_webhooks.processing import SkipEvent
@@ -16,8 +16,8 @@ STATUS_BY_EVENT = {
     "masterdata.student.activated": Student.Status.ACTIVE,
     "masterdata.student.dropped": Student.Status.DROPPED,
 }
-# A lost race for a brand-new student's unique ids is settled by looking again; one retry
-# suffices (the winner is committed by then), the third attempt only guards against bad luck.
+# Losing the race to create a brand-new student is settled by looking again: the winner has
+# committed by the time our insert fails. A third attempt only guards against bad luck.
 MAX_ATTEMPTS = 3
 
 
@@ -31,22 +31,37 @@ def apply_student_event(event: InboundEvent) -> Student | None:
         return None
     data = parse_student_event(event)
     for attempt in range(1, MAX_ATTEMPTS + 1):
+        student = _find_student(data)
+        created = student is None
+        if student is not None:
+            _check_not_stale(student, data)
+            _assign_profile(student, data)
+            student.save()
+            break
+        student = Student()
+        _assign_profile(student, data)
         try:
+            # A savepoint, so that losing the race undoes only this insert.
             with transaction.atomic():
-                return _apply(data)
+                student.save()
+            break
         except IntegrityError:
             if attempt == MAX_ATTEMPTS:
                 raise
-    raise AssertionError("unreachable")
+    if data.notes is not None:
+        _replace_jodo_notes(student, data.notes, created=created)
+    return student
 
 
-def _apply(data: StudentData) -> Student:
-    student, created = _find_student(data)
-    if not created and student.jodo_updated_at and data.occurred_at < student.jodo_updated_at:
+def _check_not_stale(student: Student, data: StudentData) -> None:
+    if student.jodo_updated_at and data.occurred_at < student.jodo_updated_at:
         raise SkipEvent(
             f"stale: event from {data.occurred_at.isoformat()} is older than the last one "
             f"applied to student {student.identifier} ({student.jodo_updated_at.isoformat()})"
         )
+
+
+def _assign_profile(student: Student, data: StudentData) -> None:
     student.jodo_student_id = data.jodo_student_id or student.jodo_student_id
     student.identifier = data.identifier
     student.custom_identifier = data.custom_identifier
@@ -59,29 +74,36 @@ def _apply(data: StudentData) -> Student:
     student.primary_contact_email = data.primary_contact_email
     student.status = STATUS_BY_EVENT[data.event_type]
     student.jodo_updated_at = data.occurred_at
-    student.save()
-    _replace_jodo_notes(student, data.notes, created=created)
-    return student
 
 
-def _find_student(data: StudentData) -> tuple[Student, bool]:
-    """The one student the event's ids point at (locked), or a new unsaved one."""
+def _find_student(data: StudentData) -> Student | None:
+    """The one student the event's ids point at, locked; None if there is none."""
     lookup = Q(identifier=data.identifier)
     if data.jodo_student_id:
         lookup |= Q(jodo_student_id=data.jodo_student_id)
     if data.custom_identifier:
         lookup |= Q(custom_identifier=data.custom_identifier)
-    candidates = list(Student.objects.select_for_update().filter(lookup))
+    # The database says which id matched which row, so its collation decides equality
+    # (MariaDB's default one ignores case) exactly as its unique indexes do.
+    candidates = list(
+        Student.objects.select_for_update()
+        .filter(lookup)
+        .annotate(
+            by_jodo_id=_matches("jodo_student_id", data.jodo_student_id),
+            by_identifier=_matches("identifier", data.identifier),
+            by_custom=_matches("custom_identifier", data.custom_identifier),
+        )
+    )
 
-    def matching(field: str, value: str | None) -> Student | None:
-        return next((s for s in candidates if value and getattr(s, field) == value), None)
+    def first(flag: str) -> Student | None:
+        return next((s for s in candidates if getattr(s, flag)), None)
 
-    by_jodo_id = matching("jodo_student_id", data.jodo_student_id)
-    by_identifier = matching("identifier", data.identifier)
-    by_custom = matching("custom_identifier", data.custom_identifier)
+    by_jodo_id = first("by_jodo_id")
+    by_identifier = first("by_identifier")
+    by_custom = first("by_custom")
     student = by_jodo_id or by_identifier or by_custom
     if student is None:
-        return Student(), True
+        return None
 
     for field, other in (("identifier", by_identifier), ("custom_identifier", by_custom)):
         if other is not None and other.pk != student.pk:
@@ -96,7 +118,13 @@ def _find_student(data: StudentData) -> tuple[Student, bool]:
             f"{student.jodo_student_id!r}, but the event says {data.jodo_student_id!r}; "
             "nothing was changed."
         )
-    return student, False
+    return student
+
+
+def _matches(field: str, value: str | None) -> ExpressionWrapper | Value:
+    if not value:
+        return Value(False)
+    return ExpressionWrapper(Q(**{field: value}), output_field=BooleanField())
 
 
 def _replace_jodo_notes(student: Student, notes: dict[str, str], *, created: bool) -> None:
