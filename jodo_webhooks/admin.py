@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -8,7 +9,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from .models import InboundEvent, RejectedDelivery
-from .processing import reprocess_events
+from .processing import NOT_CLAIMED, process_event
 
 
 @admin.register(InboundEvent)
@@ -27,7 +28,6 @@ class InboundEventAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "event_type", "received_at", "occurred_at"]
     search_fields = ["=event_id", "=jodo_student_id"]
-    date_hierarchy = "received_at"
     show_full_result_count = False
     actions = ["reprocess"]
     fieldsets = [
@@ -65,31 +65,31 @@ class InboundEventAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_reprocess_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("jodo_webhooks.reprocess_inboundevent")
-
-    @admin.action(description="Reprocess selected events", permissions=["reprocess"])
-    def reprocess(self, request: HttpRequest, queryset: QuerySet[InboundEvent]) -> None:
-        events = list(queryset.only("pk", "event_id", "event_type"))
-        outcomes = reprocess_events([event.pk for event in events], force=True)
-        summary = ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items()))
-        for event in events:
-            self.log_change(request, event, f"Reprocessed ({summary}).")
-        level = messages.ERROR if outcomes[InboundEvent.Status.FAILED] else messages.SUCCESS
-        self.message_user(request, f"Reprocessed {len(events)} event(s): {summary}.", level)
-
     def has_change_permission(self, request: HttpRequest, obj: InboundEvent | None = None) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: InboundEvent | None = None) -> bool:
         return False  # retention is `manage.py jodo_prune`'s job
 
+    def has_reprocess_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("jodo_webhooks.reprocess_inboundevent")
+
     def get_readonly_fields(self, request: HttpRequest, obj: InboundEvent | None = None):
         return [
-            field
-            for fieldset in self.get_fieldsets(request, obj)
-            for field in fieldset[1]["fields"]
+            name for _, options in self.get_fieldsets(request, obj) for name in options["fields"]
         ]
+
+    @admin.action(description="Reprocess selected events", permissions=["reprocess"])
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[InboundEvent]) -> None:
+        outcomes: Counter[str] = Counter()
+        for event in queryset.only("pk", "event_id", "event_type"):
+            outcome = process_event(event.pk, force=True) or NOT_CLAIMED
+            outcomes[outcome] += 1
+            self.log_change(request, event, f"Reprocessed: {outcome}.")
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items()))
+        level = messages.ERROR if outcomes[InboundEvent.Status.FAILED] else messages.SUCCESS
+        total = outcomes.total()
+        self.message_user(request, f"Reprocessed {total} event(s): {summary}.", level)
 
     @admin.display(description="Payload")
     def formatted_payload(self, event: InboundEvent) -> str:
@@ -113,7 +113,6 @@ class RejectedDeliveryAdmin(admin.ModelAdmin):
     list_display = ["received_at", "reason", "remote_addr", "event_id", "detail"]
     list_filter = ["reason", "received_at"]
     search_fields = ["=event_id", "=remote_addr"]
-    date_hierarchy = "received_at"
     fields = [
         "received_at",
         "reason",

@@ -209,6 +209,11 @@ def _enqueue(event: InboundEvent) -> None:
 BODY_PREFIX_BYTES = 4096
 
 
+def _storable(text: str) -> str:
+    """`text` without NUL characters, which PostgreSQL text and jsonb columns cannot hold."""
+    return text.replace("\x00", "\N{REPLACEMENT CHARACTER}")
+
+
 def record_rejected_delivery(
     reason: str,
     detail: str,
@@ -222,14 +227,11 @@ def record_rejected_delivery(
     try:
         rejected = RejectedDelivery.objects.create(
             reason=reason,
-            detail=detail,
+            detail=_storable(detail),
             remote_addr=remote_addr,
-            # PostgreSQL text cannot hold NUL, and a refused body may contain anything.
-            event_id=event_id.replace("\x00", "")[:255],
-            headers=headers,
-            body_prefix=body[:BODY_PREFIX_BYTES]
-            .decode("utf-8", errors="replace")
-            .replace("\x00", "\ufffd"),
+            event_id=_storable(event_id)[:255],
+            headers={_storable(name): _storable(value) for name, value in headers.items()},
+            body_prefix=_storable(body[:BODY_PREFIX_BYTES].decode("utf-8", errors="replace")),
         )
         limit = app_settings.REJECTED_DELIVERY_LIMIT
         # Ids only grow, so everything `limit` ids behind the newest row is older than it.

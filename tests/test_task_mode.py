@@ -1,0 +1,130 @@
+"""Task mode, in process: the request only records the event and enqueues its processing."""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django_tasks.backends.dummy import DummyBackend
+from django_tasks_db.models import DBTaskResult
+
+from jodo_webhooks.models import InboundEvent
+from students.models import Student
+
+from .factories import EnvelopeFactory
+
+pytestmark = pytest.mark.django_db
+
+Status = InboundEvent.Status
+TASK_PATH = "jodo_webhooks.tasks.process_event_task"
+
+
+class EnqueueFailsBackend(DummyBackend):
+    """A Tasks backend whose queue is down."""
+
+    def enqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
+        raise ConnectionError("the task queue is down")
+
+
+@pytest.fixture
+def task_mode(jodo_settings: dict[str, Any]) -> dict[str, Any]:
+    jodo_settings["PROCESSING"] = "task"
+    return jodo_settings
+
+
+def use_backend(settings: Any, backend: str) -> None:
+    settings.TASKS = {"default": {"BACKEND": backend}}
+
+
+def accepted(response: Any, body: dict[str, Any]) -> InboundEvent:
+    assert response.status_code == 200, response.content
+    assert response.json() == {"status": "accepted", "event_id": body["event_id"]}
+    return InboundEvent.objects.get(event_id=body["event_id"])
+
+
+def test_request_records_but_does_not_process(
+    task_mode, settings, deliver, django_capture_on_commit_callbacks
+):
+    use_backend(settings, "django_tasks.backends.immediate.ImmediateBackend")
+    body = EnvelopeFactory()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = deliver(body)
+    event = accepted(response, body)
+    assert (event.status, event.attempts, event.processed_at) == (Status.RECEIVED, 0, None)
+    assert not Student.objects.exists()
+    assert len(callbacks) == 1  # the enqueue, deferred to the commit
+
+
+def test_immediate_backend_processes_after_commit(
+    task_mode, settings, deliver, django_capture_on_commit_callbacks
+):
+    use_backend(settings, "django_tasks.backends.immediate.ImmediateBackend")
+    body = EnvelopeFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = deliver(body)
+    event = accepted(response, body)
+    assert (event.status, event.attempts) == (Status.PROCESSED, 1), event.last_error
+    student = Student.objects.get()
+    assert student.identifier == body["payload"]["student"]["identifier"]
+
+
+def test_database_backend_enqueues_the_task(
+    task_mode, settings, deliver, django_capture_on_commit_callbacks
+):
+    use_backend(settings, "django_tasks_db.DatabaseBackend")
+    body = EnvelopeFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = deliver(body)
+    event = accepted(response, body)
+    assert event.status == Status.RECEIVED  # a worker will process it
+    assert not Student.objects.exists()
+    task_result = DBTaskResult.objects.get()
+    assert task_result.task_path == TASK_PATH
+    assert task_result.args_kwargs == {"args": [event.pk], "kwargs": {}}
+    assert task_result.status == "READY"
+
+
+def test_duplicate_of_a_processed_event_is_not_enqueued(
+    task_mode, settings, deliver, django_capture_on_commit_callbacks
+):
+    use_backend(settings, "django_tasks_db.DatabaseBackend")
+    body = EnvelopeFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(body)
+    InboundEvent.objects.update(status=Status.PROCESSED)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = deliver(body)
+    assert response.json()["status"] == "duplicate"
+    assert callbacks == []
+    assert DBTaskResult.objects.count() == 1
+
+
+def test_enqueue_failure_leaves_event_received_for_reprocess(
+    task_mode, settings, deliver, django_capture_on_commit_callbacks, caplog
+):
+    use_backend(settings, f"{__name__}.EnqueueFailsBackend")
+    body = EnvelopeFactory()
+    with (
+        caplog.at_level(logging.ERROR, logger="jodo_webhooks"),
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+    ):
+        response = deliver(body)
+    assert len(callbacks) == 1
+    event = accepted(response, body)
+    assert (event.status, event.attempts) == (Status.RECEIVED, 0)
+    assert not Student.objects.exists()
+    errors = [r for r in caplog.records if r.name == "jodo_webhooks" and r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert body["event_id"] in errors[0].getMessage()
+    assert "jodo_reprocess --pending" in errors[0].getMessage()
+    assert "the task queue is down" in caplog.text
+
+    stdout = io.StringIO()
+    call_command("jodo_reprocess", "--pending", stdout=stdout, stderr=io.StringIO())
+    assert stdout.getvalue() == "Reprocessed 1 event(s): 1 processed.\n"
+    event.refresh_from_db()
+    assert (event.status, event.attempts) == (Status.PROCESSED, 1)
+    assert Student.objects.get().identifier == body["payload"]["student"]["identifier"]
