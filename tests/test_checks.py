@@ -1,0 +1,136 @@
+"""System checks: a misconfigured receiver is reported before it refuses (or accepts) anything."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.checks import ERROR, WARNING, run_checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+
+def jodo_messages(*, deploy: bool = False) -> dict[str, object]:
+    messages = run_checks(include_deployment_checks=deploy)
+    return {m.id: m for m in messages if m.id and m.id.startswith("jodo_webhooks.")}
+
+
+def test_valid_configuration_has_no_messages():
+    assert jodo_messages() == {}
+    call_command("check", stdout=StringIO(), stderr=StringIO())
+
+
+def test_no_authentication_configured_warns_w001(jodo_settings):
+    jodo_settings["SECRETS"] = []
+    messages = jodo_messages()
+    assert set(messages) == {"jodo_webhooks.W001"}
+    assert messages["jodo_webhooks.W001"].level == WARNING
+
+
+def test_allow_unauthenticated_without_authentication_warns_w002(jodo_settings):
+    jodo_settings["SECRETS"] = []
+    jodo_settings["ALLOW_UNAUTHENTICATED"] = True
+    messages = jodo_messages()
+    assert set(messages) == {"jodo_webhooks.W002"}
+    assert messages["jodo_webhooks.W002"].level == WARNING
+
+
+@pytest.mark.parametrize(
+    "configured",
+    [
+        {"SECRETS": ["s"]},
+        {"ALLOWED_IPS": ["3.6.234.242"]},
+        {"HEADER_NAME": "X-Token", "HEADER_VALUE": "v"},
+    ],
+)
+def test_any_single_mechanism_silences_the_warnings(jodo_settings, configured):
+    jodo_settings["SECRETS"] = []
+    jodo_settings.update(configured)
+    assert jodo_messages() == {}
+
+
+def test_unknown_setting_is_error_e001(jodo_settings):
+    jodo_settings["SECRET"] = "typo of SECRETS"
+    messages = jodo_messages()
+    assert "jodo_webhooks.E001" in messages
+    assert messages["jodo_webhooks.E001"].level == ERROR
+    assert "SECRET" in messages["jodo_webhooks.E001"].msg
+
+
+@pytest.mark.parametrize(
+    "half", [{"HEADER_NAME": "X-Token"}, {"HEADER_VALUE": "value-without-a-name"}]
+)
+def test_header_name_and_value_must_be_set_together_e002(jodo_settings, half):
+    jodo_settings.update(half)
+    messages = jodo_messages()
+    assert "jodo_webhooks.E002" in messages
+    assert messages["jodo_webhooks.E002"].level == ERROR
+
+
+@pytest.mark.parametrize("entry", ["not-an-ip", "10.0.0.0/33", "3.6.234"])
+def test_bad_allowlist_entry_is_error_e003(jodo_settings, entry):
+    jodo_settings["ALLOWED_IPS"] = ["3.6.234.242", entry]
+    messages = jodo_messages()
+    assert "jodo_webhooks.E003" in messages
+    assert entry in messages["jodo_webhooks.E003"].msg
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TRUSTED_PROXIES", -1),
+        ("TRUSTED_PROXIES", "1"),
+        ("MAX_BODY_BYTES", -5),
+        ("MAX_BODY_BYTES", 1.5),
+        ("MAX_EVENT_AGE_DAYS", -1),
+        ("MAX_EVENT_AGE_DAYS", "7"),
+    ],
+)
+def test_numbers_must_be_non_negative_integers_e004(jodo_settings, name, value):
+    jodo_settings[name] = value
+    messages = jodo_messages()
+    assert "jodo_webhooks.E004" in messages
+    assert name in messages["jodo_webhooks.E004"].msg
+
+
+def test_check_command_fails_on_errors(jodo_settings):
+    jodo_settings["HEADER_NAME"] = "X-Token"
+    with pytest.raises(SystemCheckError, match=r"jodo_webhooks\.E002"):
+        call_command("check", stdout=StringIO(), stderr=StringIO())
+
+
+def test_check_command_passes_with_warnings_only(jodo_settings):
+    jodo_settings["SECRETS"] = []
+    err = StringIO()
+    call_command("check", stdout=StringIO(), stderr=err)
+    assert "jodo_webhooks.W001" in err.getvalue()
+
+
+def test_deploy_check_fails_with_allow_unauthenticated_in_production(settings, jodo_settings):
+    settings.DEBUG = False
+    jodo_settings["SECRETS"] = []
+    jodo_settings["ALLOW_UNAUTHENTICATED"] = True
+    assert "jodo_webhooks.E005" in jodo_messages(deploy=True)
+    with pytest.raises(SystemCheckError, match=r"jodo_webhooks\.E005"):
+        call_command("check", "--deploy", stdout=StringIO(), stderr=StringIO())
+
+
+def test_deploy_check_allows_allow_unauthenticated_in_development(settings, jodo_settings):
+    settings.DEBUG = True
+    jodo_settings["SECRETS"] = []
+    jodo_settings["ALLOW_UNAUTHENTICATED"] = True
+    assert "jodo_webhooks.E005" not in jodo_messages(deploy=True)
+    call_command("check", "--deploy", stdout=StringIO(), stderr=StringIO())
+
+
+def test_e005_is_a_deployment_check_only(settings, jodo_settings):
+    settings.DEBUG = False
+    jodo_settings["SECRETS"] = []
+    jodo_settings["ALLOW_UNAUTHENTICATED"] = True
+    assert "jodo_webhooks.E005" not in jodo_messages(deploy=False)
+
+
+def test_deploy_check_passes_for_a_configured_production_receiver(settings):
+    settings.DEBUG = False
+    assert jodo_messages(deploy=True) == {}
+    call_command("check", "--deploy", stdout=StringIO(), stderr=StringIO())
