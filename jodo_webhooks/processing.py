@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
+import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -17,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
@@ -106,39 +108,65 @@ def record_delivery(
     return RecordedDelivery(kind, event)
 
 
+# A deadlock (MariaDB/MySQL 1213, PostgreSQL 40P01) or serialization failure (40001) means the
+# database rolled the whole transaction back and says "try restarting transaction": e.g. on
+# InnoDB two workers that lost the race to insert a brand-new student both hold a shared lock
+# on the duplicate key, and both need an exclusive one to look again.
+PROCESSING_ATTEMPTS = 3
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+RETRYABLE_MYSQL_ERRORS = frozenset({1213})
+
+
+def _is_deadlock(exc: BaseException) -> bool:
+    if not isinstance(exc, OperationalError):
+        return False
+    if getattr(exc.__cause__, "sqlstate", None) in RETRYABLE_SQLSTATES:  # psycopg
+        return True
+    return bool(exc.args) and exc.args[0] in RETRYABLE_MYSQL_ERRORS  # mysqlclient
+
+
 def process_event(event_pk: int, *, force: bool = False) -> str | None:
     """Claim the event, run the receivers and record the outcome, all in one transaction.
 
     Returns the new status, or None when the event was not claimable: another worker holds it,
     or it already reached a final status (unless `force`). A crash or a dropped connection
-    mid-way rolls back claim and work together, leaving the event as it was.
+    mid-way rolls back claim and work together, leaving the event as it was. A deadlock is
+    retried from the start (claim included) a few times before it counts as a failure.
     """
     claimable = list(Status) if force else list(RETRYABLE_STATUSES)
-    event: InboundEvent | None = None
-    try:
-        with transaction.atomic():
-            event = (
-                InboundEvent.objects.select_for_update(skip_locked=True)
-                .filter(pk=event_pk, status__in=claimable)
-                .first()
-            )
-            if event is None:
-                return None
-            status, reason = _dispatch(event)
-            InboundEvent.objects.filter(pk=event.pk).update(
-                status=status,
-                status_reason=reason,
-                attempts=F("attempts") + 1,
-                processed_at=timezone.now(),
-            )
-            return status
-    except SkipEvent as skip:
-        # The receivers' work is rolled back; the outcome is recorded in its own transaction.
-        return _record_outcome(event_pk, claimable, Status.SKIPPED, reason=skip.reason)
-    except Exception as exc:
-        event_id = event.event_id if event else f"pk={event_pk}"
-        logger.exception("Processing of Jodo event %s failed: %s", event_id, exc)
-        return _record_outcome(event_pk, claimable, Status.FAILED, error=exc)
+    # Inside a caller's transaction a deadlock has rolled that back too: no retry then.
+    attempts = 1 if connection.in_atomic_block else PROCESSING_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        event: InboundEvent | None = None
+        try:
+            with transaction.atomic():
+                event = (
+                    InboundEvent.objects.select_for_update(skip_locked=True)
+                    .filter(pk=event_pk, status__in=claimable)
+                    .first()
+                )
+                if event is None:
+                    return None
+                status, reason = _dispatch(event)
+                InboundEvent.objects.filter(pk=event.pk).update(
+                    status=status,
+                    status_reason=reason,
+                    attempts=F("attempts") + 1,
+                    processed_at=timezone.now(),
+                )
+                return status
+        except SkipEvent as skip:
+            # The receivers' work is rolled back; the outcome is recorded in its own transaction.
+            return _record_outcome(event_pk, claimable, Status.SKIPPED, reason=skip.reason)
+        except Exception as exc:
+            event_id = event.event_id if event else f"pk={event_pk}"
+            if attempt < attempts and _is_deadlock(exc):
+                logger.warning("Retrying Jodo event %s after a deadlock: %s", event_id, exc)
+                time.sleep(random.uniform(0, 0.05 * attempt))  # noqa: S311 - jitter only
+                continue
+            logger.exception("Processing of Jodo event %s failed: %s", event_id, exc)
+            return _record_outcome(event_pk, claimable, Status.FAILED, error=exc)
+    raise AssertionError("unreachable")
 
 
 def _dispatch(event: InboundEvent) -> tuple[str, str]:
