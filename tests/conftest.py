@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.test import Client
+
+from jodo_webhooks.signals import event_received
 
 from .helpers import TEST_SECRET, signed_post
 
@@ -31,3 +33,18 @@ def deliver(client: Client) -> Callable[..., Any]:
         return signed_post(client, body, **kwargs)
 
     return _deliver
+
+
+@pytest.fixture
+def connect_receiver() -> Iterator[Callable[..., Any]]:
+    """Connect receivers to event_received for one test; all are disconnected after it."""
+    connected: list[Callable[..., Any]] = []
+
+    def _connect(receiver: Callable[..., Any]) -> Callable[..., Any]:
+        event_received.connect(receiver, weak=False)
+        connected.append(receiver)
+        return receiver
+
+    yield _connect
+    for receiver in connected:
+        event_received.disconnect(receiver)

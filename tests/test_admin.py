@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +9,6 @@ import pytest
 from django.urls import reverse
 
 from jodo_webhooks.models import InboundEvent, RejectedDelivery
-from jodo_webhooks.signals import event_received
 
 from .factories import EnvelopeFactory, InboundEventFactory
 
@@ -26,17 +24,13 @@ def listed(response: Any) -> set[str]:
 
 
 @pytest.fixture
-def broken_receiver() -> Iterator[None]:
+def broken_receiver(connect_receiver) -> None:
     def receiver(sender: type, event: InboundEvent, event_type: str, **kwargs: Any) -> Any:
         if event_type == "test.admin.broken":
             raise RuntimeError("cannot apply <this> event")
         return None
 
-    event_received.connect(receiver, dispatch_uid="tests.test_admin", weak=False)
-    try:
-        yield
-    finally:
-        event_received.disconnect(dispatch_uid="tests.test_admin")
+    connect_receiver(receiver)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from jodo_webhooks.models import InboundEvent
-from jodo_webhooks.signals import event_received
 from students.models import Student
 
 from .factories import EnvelopeFactory, InboundEventFactory
@@ -33,7 +31,7 @@ def fast_password_hashing(settings):
 
 
 @pytest.fixture
-def flaky() -> Iterator[dict[str, Any]]:
+def flaky(connect_receiver) -> dict[str, Any]:
     """A receiver for "test.flaky" that creates a Student, and raises while state["broken"]."""
     state: dict[str, Any] = {"broken": True}
 
@@ -45,9 +43,8 @@ def flaky() -> Iterator[dict[str, Any]]:
             raise RuntimeError(f"receiver broke on {event.event_id}")
         return True
 
-    event_received.connect(receiver, weak=False)
-    yield state
-    event_received.disconnect(receiver)
+    connect_receiver(receiver)
+    return state
 
 
 def failed_events(deliver: Any, count: int) -> list[InboundEvent]:

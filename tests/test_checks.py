@@ -15,6 +15,13 @@ def jodo_messages(*, deploy: bool = False) -> dict[str, object]:
     return {m.id: m for m in messages if m.id and m.id.startswith("jodo_webhooks.")}
 
 
+@pytest.fixture
+def allow_unauthenticated(jodo_settings):
+    """No authentication mechanism configured, and ALLOW_UNAUTHENTICATED to accept anyway."""
+    jodo_settings["SECRETS"] = []
+    jodo_settings["ALLOW_UNAUTHENTICATED"] = True
+
+
 def test_valid_configuration_has_no_messages():
     assert jodo_messages() == {}
     call_command("check", stdout=StringIO(), stderr=StringIO())
@@ -27,9 +34,7 @@ def test_no_authentication_configured_warns_w001(jodo_settings):
     assert messages["jodo_webhooks.W001"].level == WARNING
 
 
-def test_allow_unauthenticated_without_authentication_warns_w002(jodo_settings):
-    jodo_settings["SECRETS"] = []
-    jodo_settings["ALLOW_UNAUTHENTICATED"] = True
+def test_allow_unauthenticated_without_authentication_warns_w002(allow_unauthenticated):
     messages = jodo_messages()
     assert set(messages) == {"jodo_webhooks.W002"}
     assert messages["jodo_webhooks.W002"].level == WARNING
@@ -106,27 +111,23 @@ def test_check_command_passes_with_warnings_only(jodo_settings):
     assert "jodo_webhooks.W001" in err.getvalue()
 
 
-def test_deploy_check_fails_with_allow_unauthenticated_in_production(settings, jodo_settings):
+def test_deploy_check_fails_with_allow_unauthenticated_in_production(
+    settings, allow_unauthenticated
+):
     settings.DEBUG = False
-    jodo_settings["SECRETS"] = []
-    jodo_settings["ALLOW_UNAUTHENTICATED"] = True
     assert "jodo_webhooks.E005" in jodo_messages(deploy=True)
     with pytest.raises(SystemCheckError, match=r"jodo_webhooks\.E005"):
         call_command("check", "--deploy", stdout=StringIO(), stderr=StringIO())
 
 
-def test_deploy_check_allows_allow_unauthenticated_in_development(settings, jodo_settings):
+def test_deploy_check_allows_allow_unauthenticated_in_development(settings, allow_unauthenticated):
     settings.DEBUG = True
-    jodo_settings["SECRETS"] = []
-    jodo_settings["ALLOW_UNAUTHENTICATED"] = True
     assert "jodo_webhooks.E005" not in jodo_messages(deploy=True)
     call_command("check", "--deploy", stdout=StringIO(), stderr=StringIO())
 
 
-def test_e005_is_a_deployment_check_only(settings, jodo_settings):
+def test_e005_is_a_deployment_check_only(settings, allow_unauthenticated):
     settings.DEBUG = False
-    jodo_settings["SECRETS"] = []
-    jodo_settings["ALLOW_UNAUTHENTICATED"] = True
     assert "jodo_webhooks.E005" not in jodo_messages(deploy=False)
 
 

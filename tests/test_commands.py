@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +12,6 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from jodo_webhooks.models import InboundEvent, RejectedDelivery
-from jodo_webhooks.signals import event_received
 from students.models import Student
 
 from .factories import EnvelopeFactory, InboundEventFactory
@@ -43,7 +41,7 @@ def run(name: str, *args: str, fails: bool = False) -> Result:
 
 
 @pytest.fixture
-def flaky() -> Iterator[dict[str, Any]]:
+def flaky(connect_receiver) -> dict[str, Any]:
     """Receivers for "test.flaky" and "test.other": fail while state["broken"], record calls."""
     state: dict[str, Any] = {"broken": True, "calls": []}
 
@@ -56,9 +54,8 @@ def flaky() -> Iterator[dict[str, Any]]:
             raise RuntimeError("still broken")
         return True
 
-    event_received.connect(receiver, weak=False)
-    yield state
-    event_received.disconnect(receiver)
+    connect_receiver(receiver)
+    return state
 
 
 def statuses(*events: InboundEvent) -> list[tuple[str, int]]:
@@ -210,13 +207,11 @@ def test_reprocess_progress_every_hundred(connect_ok):
 
 
 @pytest.fixture
-def connect_ok() -> Iterator[None]:
+def connect_ok(connect_receiver) -> None:
     def receiver(sender: type, event: InboundEvent, event_type: str, **kwargs: Any) -> Any:
         return True if event_type == "test.ok" else None
 
-    event_received.connect(receiver, weak=False)
-    yield
-    event_received.disconnect(receiver)
+    connect_receiver(receiver)
 
 
 def test_reprocess_with_nothing_to_do():

@@ -10,7 +10,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,7 +18,6 @@ from django.db import connection
 from django.test import Client
 
 from jodo_webhooks.models import InboundEvent
-from jodo_webhooks.signals import event_received
 from students.models import Student
 
 from .factories import EnvelopeFactory
@@ -86,7 +85,7 @@ def delivery(body: dict[str, Any], delay: float = 0.0) -> Callable[[Client], tup
 
 
 @pytest.fixture
-def counted_calls() -> Iterator[list[str]]:
+def counted_calls(connect_receiver) -> list[str]:
     """A receiver handling `test.counted` events; yields the event_ids it was called with."""
     calls: list[str] = []
     lock = threading.Lock()
@@ -98,9 +97,8 @@ def counted_calls() -> Iterator[list[str]]:
             calls.append(event.event_id)
         return True
 
-    event_received.connect(count, weak=False, dispatch_uid="tests.test_concurrency.count")
-    yield calls
-    event_received.disconnect(dispatch_uid="tests.test_concurrency.count")
+    connect_receiver(count)
+    return calls
 
 
 def failures() -> list[tuple[str, str, str]]:

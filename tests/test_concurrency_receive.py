@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,7 +10,6 @@ from django.db import connection
 from django.test import Client
 
 from jodo_webhooks.models import InboundEvent
-from jodo_webhooks.signals import event_received
 
 from .factories import EnvelopeFactory
 from .helpers import as_body, requires_server_database, signed_post
@@ -38,13 +36,8 @@ class CountingReceiver:
 
 
 @pytest.fixture
-def counting_receiver() -> Iterator[CountingReceiver]:
-    receiver = CountingReceiver()
-    event_received.connect(receiver, dispatch_uid="tests.test_concurrency_receive", weak=False)
-    try:
-        yield receiver
-    finally:
-        event_received.disconnect(dispatch_uid="tests.test_concurrency_receive")
+def counting_receiver(connect_receiver) -> CountingReceiver:
+    return connect_receiver(CountingReceiver())
 
 
 def deliver_concurrently(raw: bytes, threads: int = THREADS) -> list[Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +11,6 @@ from django.utils import timezone
 
 from jodo_webhooks.models import InboundEvent
 from jodo_webhooks.processing import SkipEvent, process_event
-from jodo_webhooks.signals import event_received
 from students.models import Student
 
 from .factories import EnvelopeFactory, InboundEventFactory
@@ -25,22 +23,7 @@ DAY = 24 * 60 * 60
 
 
 @pytest.fixture
-def connect() -> Iterator[Callable[[Callable[..., Any]], Callable[..., Any]]]:
-    """Connect receivers to event_received for one test; they are disconnected afterwards."""
-    connected: list[Callable[..., Any]] = []
-
-    def _connect(receiver: Callable[..., Any]) -> Callable[..., Any]:
-        event_received.connect(receiver, weak=False)
-        connected.append(receiver)
-        return receiver
-
-    yield _connect
-    for receiver in connected:
-        event_received.disconnect(receiver)
-
-
-@pytest.fixture
-def flaky(connect) -> dict[str, Any]:
+def flaky(connect_receiver) -> dict[str, Any]:
     """A receiver for "test.flaky" that creates a Student, then fails while state["broken"]."""
     state: dict[str, Any] = {"broken": True, "calls": 0}
 
@@ -53,12 +36,14 @@ def flaky(connect) -> dict[str, Any]:
             raise RuntimeError("receiver broke")
         return True
 
-    connect(receiver)
+    connect_receiver(receiver)
     return state
 
 
-def test_new_event_is_received_until_processed(connect):
-    connect(lambda sender, event, event_type, **kw: True if event_type == "test.ok" else None)
+def test_new_event_is_received_until_processed(connect_receiver):
+    connect_receiver(
+        lambda sender, event, event_type, **kw: True if event_type == "test.ok" else None
+    )
     event = InboundEventFactory(event_type="test.ok")
     assert (event.status, event.attempts, event.processed_at) == (Status.RECEIVED, 0, None)
 
@@ -140,14 +125,14 @@ def test_every_attempt_increments_attempts(deliver, flaky):
     assert event.attempts == 4
 
 
-def test_skip_event_marks_skipped_with_reason_and_rolls_back(deliver, connect):
+def test_skip_event_marks_skipped_with_reason_and_rolls_back(deliver, connect_receiver):
     def skipper(sender: type, event: InboundEvent, event_type: str, **kwargs: Any) -> Any:
         if event_type != "test.skip":
             return None
         Student.objects.create(identifier="created-before-skip")
         raise SkipEvent("why")
 
-    connect(skipper)
+    connect_receiver(skipper)
     event = deliver_event(deliver, EnvelopeFactory(event="test.skip"))
     assert event.status == Status.SKIPPED
     assert event.status_reason == "why"
@@ -200,7 +185,7 @@ def test_event_just_inside_max_age_is_applied(deliver):
 
 
 @pytest.mark.parametrize("final", [Status.PROCESSED, Status.SKIPPED, Status.IGNORED])
-def test_final_event_is_not_reprocessed_without_force(connect, final):
+def test_final_event_is_not_reprocessed_without_force(connect_receiver, final):
     calls: list[str] = []
 
     def receiver(sender: type, event: InboundEvent, event_type: str, **kwargs: Any) -> Any:
@@ -209,7 +194,7 @@ def test_final_event_is_not_reprocessed_without_force(connect, final):
         calls.append(event.event_id)
         return True
 
-    connect(receiver)
+    connect_receiver(receiver)
     event = InboundEventFactory(event_type="test.final", status=final, attempts=1)
     assert process_event(event.pk) is None
     event.refresh_from_db()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +14,6 @@ from django.utils import timezone
 
 from jodo_webhooks.models import InboundEvent
 from jodo_webhooks.processing import SkipEvent
-from jodo_webhooks.signals import event_received
 from students.models import Student
 
 from .factories import EnvelopeFactory, StudentFactory
@@ -48,13 +46,8 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    handler = Receiver()
-    event_received.connect(handler, dispatch_uid="tests.test_recording", weak=False)
-    try:
-        yield handler
-    finally:
-        event_received.disconnect(dispatch_uid="tests.test_recording")
+def receiver(connect_receiver) -> Receiver:
+    return connect_receiver(Receiver())
 
 
 def flaky_body(**overrides: Any) -> dict[str, Any]:

@@ -45,6 +45,18 @@ def accepted(response: Any, body: dict[str, Any]) -> InboundEvent:
     return InboundEvent.objects.get(event_id=body["event_id"])
 
 
+@pytest.fixture
+def deliver_and_commit(deliver, django_capture_on_commit_callbacks):
+    """Deliver a body and run what it deferred to the commit (the enqueue); the accepted event."""
+
+    def _deliver_and_commit(body: dict[str, Any]) -> InboundEvent:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = deliver(body)
+        return accepted(response, body)
+
+    return _deliver_and_commit
+
+
 def test_request_records_but_does_not_process(
     task_mode, settings, deliver, django_capture_on_commit_callbacks
 ):
@@ -58,27 +70,18 @@ def test_request_records_but_does_not_process(
     assert len(callbacks) == 1  # the enqueue, deferred to the commit
 
 
-def test_immediate_backend_processes_after_commit(
-    task_mode, settings, deliver, django_capture_on_commit_callbacks
-):
+def test_immediate_backend_processes_after_commit(task_mode, settings, deliver_and_commit):
     use_backend(settings, "django_tasks.backends.immediate.ImmediateBackend")
     body = EnvelopeFactory()
-    with django_capture_on_commit_callbacks(execute=True):
-        response = deliver(body)
-    event = accepted(response, body)
+    event = deliver_and_commit(body)
     assert (event.status, event.attempts) == (Status.PROCESSED, 1), event.last_error
     student = Student.objects.get()
     assert student.identifier == body["payload"]["student"]["identifier"]
 
 
-def test_database_backend_enqueues_the_task(
-    task_mode, settings, deliver, django_capture_on_commit_callbacks
-):
+def test_database_backend_enqueues_the_task(task_mode, settings, deliver_and_commit):
     use_backend(settings, "django_tasks_db.DatabaseBackend")
-    body = EnvelopeFactory()
-    with django_capture_on_commit_callbacks(execute=True):
-        response = deliver(body)
-    event = accepted(response, body)
+    event = deliver_and_commit(EnvelopeFactory())
     assert event.status == Status.RECEIVED  # a worker will process it
     assert not Student.objects.exists()
     task_result = DBTaskResult.objects.get()
@@ -88,12 +91,11 @@ def test_database_backend_enqueues_the_task(
 
 
 def test_duplicate_of_a_processed_event_is_not_enqueued(
-    task_mode, settings, deliver, django_capture_on_commit_callbacks
+    task_mode, settings, deliver, deliver_and_commit, django_capture_on_commit_callbacks
 ):
     use_backend(settings, "django_tasks_db.DatabaseBackend")
     body = EnvelopeFactory()
-    with django_capture_on_commit_callbacks(execute=True):
-        deliver(body)
+    deliver_and_commit(body)
     InboundEvent.objects.update(status=Status.PROCESSED)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = deliver(body)

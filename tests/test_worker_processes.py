@@ -14,7 +14,6 @@ from django.db import transaction
 from django_tasks_db.models import DBTaskResult
 
 from jodo_webhooks.models import InboundEvent
-from jodo_webhooks.signals import event_received
 from students.models import Student
 
 from .factories import EnvelopeFactory, InboundEventFactory
@@ -66,7 +65,7 @@ def claimable(event: InboundEvent) -> bool:
         return InboundEvent.objects.select_for_update(skip_locked=True).filter(pk=event.pk).exists()
 
 
-def test_a_worker_killed_mid_processing_leaves_the_event_for_reprocessing():
+def test_a_worker_killed_mid_processing_leaves_the_event_for_reprocessing(connect_receiver):
     event = InboundEventFactory(event_type=EVENT_TYPE, payload={"note": "slow"})
 
     with start_python_module("tests.slow_worker", str(event.pk)) as worker:
@@ -94,14 +93,11 @@ def test_a_worker_killed_mid_processing_leaves_the_event_for_reprocessing():
         Student.objects.create(identifier="REPROCESSED")
         return True
 
-    event_received.connect(apply_again, weak=False, dispatch_uid="tests.worker.apply_again")
-    try:
-        out = StringIO()
-        call_command("jodo_reprocess", "--pending", stdout=out, stderr=StringIO())
-        assert "1 processed" in out.getvalue()
-        call_command("jodo_reprocess", "--pending", stdout=StringIO(), stderr=StringIO())
-    finally:
-        event_received.disconnect(dispatch_uid="tests.worker.apply_again")
+    connect_receiver(apply_again)
+    out = StringIO()
+    call_command("jodo_reprocess", "--pending", stdout=out, stderr=StringIO())
+    assert "1 processed" in out.getvalue()
+    call_command("jodo_reprocess", "--pending", stdout=StringIO(), stderr=StringIO())
 
     assert calls == [event.event_id]
     event.refresh_from_db()
