@@ -1,0 +1,1 @@
+"""The reference receiver: the cheapest correct Jodo receiver, measured beside the project."""
