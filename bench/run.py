@@ -97,6 +97,13 @@ def median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+def md_table(headers: list[str], rows: list[list[Any]]) -> list[str]:
+    """A markdown table followed by a blank line."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
 def fmt(value: Any, digits: int = 1) -> str:
     if value is None:
         return "-"
@@ -1479,39 +1486,41 @@ class Harness:
                     "",
                 ]
             if s["name"] == "task" and summary.get("drain"):
-                lines += [
-                    "| db_worker processes | events applied/s | events | seconds |",
-                    "|---|---|---|---|",
-                ]
-                for d in summary["drain"]:
-                    lines.append(
-                        f"| {d['workers']} | {fmt(d['events_per_s'])} | {d['events_applied']} | "
-                        f"{fmt(d['seconds'], 1)} |"
-                    )
-                lines.append("")
+                lines += md_table(
+                    ["db_worker processes", "events applied/s", "events", "seconds"],
+                    [
+                        [
+                            d["workers"],
+                            fmt(d["events_per_s"]),
+                            d["events_applied"],
+                            fmt(d["seconds"], 1),
+                        ]
+                        for d in summary["drain"]
+                    ],
+                )
             if s["name"] == "reprocess" and s["rounds"]:
-                lines += [
-                    "| command | events | seconds | events/s | excl. startup | path |",
-                    "|---|---|---|---|---|---|",
-                ]
-                for r in s["rounds"]:
-                    lines.append(
-                        f"| `{r['run']}` | {r['events']:,} | {r['seconds']} | "
-                        f"{fmt(r['events_per_s'])} | {fmt(r['events_per_s_excluding_startup'])} | "
-                        f"{r['path']} |"
-                    )
-                lines.append("")
+                lines += md_table(
+                    ["command", "events", "seconds", "events/s", "excl. startup", "path"],
+                    [
+                        [
+                            f"`{r['run']}`",
+                            f"{r['events']:,}",
+                            r["seconds"],
+                            fmt(r["events_per_s"]),
+                            fmt(r["events_per_s_excluding_startup"]),
+                            r["path"],
+                        ]
+                        for r in s["rounds"]
+                    ],
+                )
             if s["name"] == "queries" and s["rounds"]:
-                lines += [
-                    "| receiver | case | statements (all) | without BEGIN/COMMIT/SAVEPOINT |",
-                    "|---|---|---|---|",
-                ]
-                for r in s["rounds"]:
-                    lines.append(
-                        f"| {r['receiver']} | {r['case']} | {r['queries']} | "
-                        f"{r['without_transaction_control']} |"
-                    )
-                lines.append("")
+                lines += md_table(
+                    ["receiver", "case", "statements (all)", "without BEGIN/COMMIT/SAVEPOINT"],
+                    [
+                        [r["receiver"], r["case"], r["queries"], r["without_transaction_control"]]
+                        for r in s["rounds"]
+                    ],
+                )
                 if summary.get("sql_new_student_3_notes"):
                     lines += ["Queries of a new student with 3 notes (project, inline):", ""]
                     lines += [
