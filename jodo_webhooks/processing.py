@@ -125,13 +125,17 @@ def _is_deadlock(exc: BaseException) -> bool:
     return bool(exc.args) and exc.args[0] in RETRYABLE_MYSQL_ERRORS  # mysqlclient
 
 
-def process_event(event_pk: int, *, force: bool = False) -> str | None:
+def process_event(
+    event_pk: int, *, force: bool = False, loaded: InboundEvent | None = None
+) -> str | None:
     """Claim the event, run the receivers and record the outcome, all in one transaction.
 
     Returns the new status, or None when the event was not claimable: another worker holds it,
     or it already reached a final status (unless `force`). A crash or a dropped connection
     mid-way rolls back claim and work together, leaving the event as it was. A deadlock is
     retried from the start (claim included) a few times before it counts as a failure.
+    `loaded` is the event as the caller just recorded or read it, which saves reading it again:
+    the fields processing reads never change after the INSERT.
     """
     claimable = list(Status) if force else list(RETRYABLE_STATUSES)
     # Inside a caller's transaction a deadlock has rolled that back too: no retry then.
@@ -140,20 +144,11 @@ def process_event(event_pk: int, *, force: bool = False) -> str | None:
         event: InboundEvent | None = None
         try:
             with transaction.atomic():
-                event = (
-                    InboundEvent.objects.select_for_update(skip_locked=True)
-                    .filter(pk=event_pk, status__in=claimable)
-                    .first()
-                )
+                event = _claim(event_pk, claimable, loaded)
                 if event is None:
                     return None
                 status, reason = _dispatch(event)
-                InboundEvent.objects.filter(pk=event.pk).update(
-                    status=status,
-                    status_reason=reason,
-                    attempts=F("attempts") + 1,
-                    processed_at=timezone.now(),
-                )
+                _set_outcome(event_pk, status, reason)
                 return status
         except SkipEvent as skip:
             # The receivers' work is rolled back; the outcome is recorded in its own transaction.
@@ -167,6 +162,48 @@ def process_event(event_pk: int, *, force: bool = False) -> str | None:
             logger.exception("Processing of Jodo event %s failed: %s", event_id, exc)
             return _record_outcome(event_pk, claimable, Status.FAILED, error=exc)
     raise AssertionError("unreachable")
+
+
+# The claim and the outcome run for every event, so they are fixed SQL: compiling the ORM's
+# equivalents cost more CPU than running them (docs/benchmarks.md).
+CLAIM_SQL = "SELECT {columns} FROM {table} WHERE id = %s AND status IN ({statuses}) {lock}"
+SET_OUTCOME_SQL = """
+    UPDATE {table} SET status = %s, status_reason = %s, attempts = attempts + 1, processed_at = %s
+    WHERE id = %s
+"""
+
+
+def _event_table() -> str:
+    return connection.ops.quote_name(InboundEvent._meta.db_table)
+
+
+def _claim(event_pk: int, claimable: list[str], loaded: InboundEvent | None) -> InboundEvent | None:
+    """Lock the event's row if its status allows processing; None if it does not, or if
+    another worker holds the lock (SKIP LOCKED; SQLite serialises writers instead)."""
+    features = connection.features
+    lock = ""
+    if features.has_select_for_update:
+        lock = connection.ops.for_update_sql(skip_locked=features.has_select_for_update_skip_locked)
+    sql = CLAIM_SQL.format(
+        columns="id" if loaded else "*",
+        table=_event_table(),
+        statuses=", ".join(["%s"] * len(claimable)),
+        lock=lock,
+    )
+    params = [event_pk, *claimable]
+    if loaded is None:
+        return next(iter(InboundEvent.objects.raw(sql, params)), None)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return loaded if cursor.fetchone() else None
+
+
+def _set_outcome(event_pk: int, status: str, reason: str) -> None:
+    processed_at = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            SET_OUTCOME_SQL.format(table=_event_table()), [status, reason, processed_at, event_pk]
+        )
 
 
 def _dispatch(event: InboundEvent) -> tuple[str, str]:
@@ -217,7 +254,7 @@ def process_after_delivery(recorded: RecordedDelivery) -> None:
         transaction.on_commit(lambda: _enqueue(event))
         return
     try:
-        process_event(event.pk)
+        process_event(event.pk, loaded=event)
     except Exception:
         logger.exception("Could not process Jodo event %s", event.event_id)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import BooleanField, ExpressionWrapper, Q, Value
 
 from jodo_webhooks.models import InboundEvent
 from jodo_webhooks.processing import SkipEvent
@@ -76,24 +75,27 @@ def _assign_profile(student: Student, data: StudentData) -> None:
     student.jodo_updated_at = data.occurred_at
 
 
+# The database says which id matched which row, so its collation decides equality (MariaDB's
+# default one ignores case) exactly as its unique indexes do. An absent id is passed as NULL,
+# which matches nothing. Fixed SQL, because compiling the ORM's equivalent for every event cost
+# more CPU than running it (docs/benchmarks.md).
+FIND_STUDENT_SQL = """
+    SELECT s.*, s.jodo_student_id = %s AS by_jodo_id, s.identifier = %s AS by_identifier,
+        s.custom_identifier = %s AS by_custom
+    FROM {table} s
+    WHERE s.jodo_student_id = %s OR s.identifier = %s OR s.custom_identifier = %s
+    ORDER BY s.id {lock}
+"""
+
+
 def _find_student(data: StudentData) -> Student | None:
     """The one student the event's ids point at, locked; None if there is none."""
-    lookup = Q(identifier=data.identifier)
-    if data.jodo_student_id:
-        lookup |= Q(jodo_student_id=data.jodo_student_id)
-    if data.custom_identifier:
-        lookup |= Q(custom_identifier=data.custom_identifier)
-    # The database says which id matched which row, so its collation decides equality
-    # (MariaDB's default one ignores case) exactly as its unique indexes do.
-    candidates = list(
-        Student.objects.select_for_update()
-        .filter(lookup)
-        .annotate(
-            by_jodo_id=_matches("jodo_student_id", data.jodo_student_id),
-            by_identifier=_matches("identifier", data.identifier),
-            by_custom=_matches("custom_identifier", data.custom_identifier),
-        )
+    ids = [data.jodo_student_id or None, data.identifier, data.custom_identifier or None]
+    sql = FIND_STUDENT_SQL.format(
+        table=connection.ops.quote_name(Student._meta.db_table),
+        lock=connection.ops.for_update_sql() if connection.features.has_select_for_update else "",
     )
+    candidates = list(Student.objects.raw(sql, [*ids, *ids]))
 
     def first(flag: str) -> Student | None:
         return next((s for s in candidates if getattr(s, flag)), None)
@@ -119,12 +121,6 @@ def _find_student(data: StudentData) -> Student | None:
             "nothing was changed."
         )
     return student
-
-
-def _matches(field: str, value: str | None) -> ExpressionWrapper | Value:
-    if not value:
-        return Value(False)
-    return ExpressionWrapper(Q(**{field: value}), output_field=BooleanField())
 
 
 def _replace_jodo_notes(student: Student, notes: dict[str, str], *, created: bool) -> None:
