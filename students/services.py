@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from jodo_webhooks.models import InboundEvent
 from jodo_webhooks.processing import SkipEvent
@@ -128,10 +129,12 @@ def _replace_jodo_notes(student: Student, notes: dict[str, str], *, created: boo
 
     A constant number of queries whatever the number of notes.
     """
-    if not created:
-        StudentNote.objects.filter(student=student, source=StudentNote.Source.JODO).exclude(
-            key__in=list(notes)
-        ).delete()
+    if created:
+        _insert_jodo_notes(student, notes)
+        return
+    StudentNote.objects.filter(student=student, source=StudentNote.Source.JODO).exclude(
+        key__in=list(notes)
+    ).delete()
     if not notes:
         return
     upsert_target = (
@@ -148,3 +151,25 @@ def _replace_jodo_notes(student: Student, notes: dict[str, str], *, created: boo
         update_fields=["value", "source", "updated_at"],
         **upsert_target,
     )
+
+
+# A student created in this transaction has no notes to conflict with, so a new student's
+# notes (the common case: a registration burst) take a plain INSERT in fixed SQL.
+INSERT_NOTES_SQL = "INSERT INTO {table} (student_id, {key}, value, source, updated_at) VALUES "
+NOTE_COLUMNS = ("student_id", "key", "value", "source", "updated_at")
+
+
+def _insert_jodo_notes(student: Student, notes: dict[str, str]) -> None:
+    ops = connection.ops
+    now = ops.adapt_datetimefield_value(timezone.now())
+    jodo = StudentNote.Source.JODO.value
+    rows = [(student.pk, key, value, jodo, now) for key, value in notes.items()]
+    sql = INSERT_NOTES_SQL.format(
+        table=ops.quote_name(StudentNote._meta.db_table), key=ops.quote_name("key")
+    )
+    batch_size = ops.bulk_batch_size(NOTE_COLUMNS, rows) or 1  # SQLite caps its parameters
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start : start + batch_size]
+            placeholders = ", ".join(["(%s, %s, %s, %s, %s)"] * len(batch))
+            cursor.execute(sql + placeholders, [value for row in batch for value in row])
