@@ -132,16 +132,18 @@ def _insert_event(event: InboundEvent) -> None:
     event._state.db = connection.alias
 
 
-# A deadlock (MariaDB/MySQL 1213, PostgreSQL 40P01) or serialization failure (40001) means the
-# database rolled the whole transaction back and says "try restarting transaction": e.g. on
-# InnoDB two workers that lost the race to insert a brand-new student both hold a shared lock
-# on the duplicate key, and both need an exclusive one to look again.
+# Errors after which running the event again can succeed: a deadlock (MariaDB/MySQL 1213,
+# PostgreSQL 40P01) or serialization failure (40001), where the database rolled the transaction
+# back and says "try restarting transaction"; and a unique key that a concurrent transaction
+# took first (two events creating one new student), where looking again finds its row.
 PROCESSING_ATTEMPTS = 3
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 RETRYABLE_MYSQL_ERRORS = frozenset({1213})
 
 
-def _is_deadlock(exc: BaseException) -> bool:
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, IntegrityError):
+        return True
     if not isinstance(exc, OperationalError):
         return False
     if getattr(exc.__cause__, "sqlstate", None) in RETRYABLE_SQLSTATES:  # psycopg
@@ -157,12 +159,13 @@ def process_event(
     Returns the new status, or None when the event was not claimable: another worker holds it,
     or it already reached a final status (unless `force`). A crash or a dropped connection
     mid-way rolls back claim and work together, leaving the event as it was. A deadlock is
-    retried from the start (claim included) a few times before it counts as a failure.
+    or a lost unique-key race is retried from the start (claim included) a few times before it
+    counts as a failure.
     `loaded` is the event as the caller just recorded or read it, which saves reading it again:
     the fields processing reads never change after the INSERT.
     """
     claimable = list(Status) if force else list(RETRYABLE_STATUSES)
-    # Inside a caller's transaction a deadlock has rolled that back too: no retry then.
+    # Inside a caller's transaction an error has broken that too: no retry then.
     attempts = 1 if connection.in_atomic_block else PROCESSING_ATTEMPTS
     for attempt in range(1, attempts + 1):
         event: InboundEvent | None = None
@@ -179,8 +182,10 @@ def process_event(
             return _record_outcome(event_pk, claimable, Status.SKIPPED, reason=skip.reason)
         except Exception as exc:
             event_id = event.event_id if event else f"pk={event_pk}"
-            if attempt < attempts and _is_deadlock(exc):
-                logger.warning("Retrying Jodo event %s after a deadlock: %s", event_id, exc)
+            if attempt < attempts and _is_retryable(exc):
+                logger.warning(
+                    "Retrying Jodo event %s after %s: %s", event_id, type(exc).__name__, exc
+                )
                 time.sleep(random.uniform(0, 0.05 * attempt))  # noqa: S311 - jitter only
                 continue
             logger.exception("Processing of Jodo event %s failed: %s", event_id, exc)
@@ -191,10 +196,10 @@ def process_event(
 # The claim and the outcome run for every event, so they are fixed SQL: compiling the ORM's
 # equivalents cost more CPU than running them (docs/benchmarks.md).
 CLAIM_SQL = "SELECT {columns} FROM {table} WHERE id = %s AND status IN ({statuses}) {lock}"
-SET_OUTCOME_SQL = """
-    UPDATE {table} SET status = %s, status_reason = %s, attempts = attempts + 1, processed_at = %s
-    WHERE id = %s
-"""
+SET_OUTCOME_SQL = (
+    "UPDATE {table} SET status = %s, status_reason = %s, attempts = attempts + 1,"
+    " processed_at = %s WHERE id = %s"
+)
 
 
 def _event_table() -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from jodo_webhooks.models import InboundEvent
@@ -16,9 +16,6 @@ STATUS_BY_EVENT = {
     "masterdata.student.activated": Student.Status.ACTIVE,
     "masterdata.student.dropped": Student.Status.DROPPED,
 }
-# Losing the race to create a brand-new student is settled by looking again: the winner has
-# committed by the time our insert fails. A third attempt only guards against bad luck.
-MAX_ATTEMPTS = 3
 
 
 class StudentConflict(Exception):
@@ -30,24 +27,16 @@ def apply_student_event(event: InboundEvent) -> Student | None:
     if event.event_type not in STUDENT_EVENT_TYPES:
         return None
     data = parse_student_event(event)
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        student = _find_student(data)
-        created = student is None
-        if student is not None:
-            _check_not_stale(student, data)
-            _assign_profile(student, data)
-            student.save()
-            break
+    student = _find_student(data)
+    created = student is None
+    if student is None:
+        # Losing a race to create this student raises IntegrityError, and `process_event`
+        # runs the event again: the winner has committed by then, so the lookup finds it.
         student = Student()
-        _assign_profile(student, data)
-        try:
-            # A savepoint, so that losing the race undoes only this insert.
-            with transaction.atomic():
-                student.save()
-            break
-        except IntegrityError:
-            if attempt == MAX_ATTEMPTS:
-                raise
+    else:
+        _check_not_stale(student, data)
+    _assign_profile(student, data)
+    student.save()
     if data.notes is not None:
         _replace_jodo_notes(student, data.notes, created=created)
     return student
@@ -80,13 +69,12 @@ def _assign_profile(student: Student, data: StudentData) -> None:
 # default one ignores case) exactly as its unique indexes do. An absent id is passed as NULL,
 # which matches nothing. Fixed SQL, because compiling the ORM's equivalent for every event cost
 # more CPU than running it (docs/benchmarks.md).
-FIND_STUDENT_SQL = """
-    SELECT s.*, s.jodo_student_id = %s AS by_jodo_id, s.identifier = %s AS by_identifier,
-        s.custom_identifier = %s AS by_custom
-    FROM {table} s
-    WHERE s.jodo_student_id = %s OR s.identifier = %s OR s.custom_identifier = %s
-    ORDER BY s.id {lock}
-"""
+FIND_STUDENT_SQL = (
+    "SELECT s.*, s.jodo_student_id = %s AS by_jodo_id, s.identifier = %s AS by_identifier,"
+    " s.custom_identifier = %s AS by_custom FROM {table} s"
+    " WHERE s.jodo_student_id = %s OR s.identifier = %s OR s.custom_identifier = %s"
+    " ORDER BY s.id {lock}"
+)
 
 
 def _find_student(data: StudentData) -> Student | None:
