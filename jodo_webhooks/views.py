@@ -7,6 +7,8 @@ from typing import Any
 from django.db import InterfaceError, OperationalError, transaction
 from django.http import HttpRequest
 from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -67,6 +69,18 @@ def error(status: int, code: str, detail: str, **extra: Any) -> Response:
     return Response({"error": code, "detail": detail, **extra}, status=status)
 
 
+class AlwaysJSON(BaseContentNegotiation):
+    """JSON whatever the Accept header says: a 406 would make Jodo retry, then give up."""
+
+    def select_parser(self, request: Request, parsers: Any) -> None:
+        return None  # the view reads the raw body itself
+
+    def select_renderer(
+        self, request: Request, renderers: Any, format_suffix: str | None = None
+    ) -> tuple[Any, str]:
+        return renderers[0], renderers[0].media_type
+
+
 class JodoWebhookView(APIView):
     """Verify, record, dispatch, answer. 2xx means exactly: this event is durably recorded."""
 
@@ -74,6 +88,8 @@ class JodoWebhookView(APIView):
     permission_classes = ()
     throttle_classes = ()
     parser_classes = ()  # the raw bytes are read (and signed) as they came
+    renderer_classes = (JSONRenderer,)  # whatever the ERP's defaults are
+    content_negotiation_class = AlwaysJSON
 
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Any:

@@ -112,6 +112,25 @@ def test_distinct_event_ids_are_distinct_rows(deliver, receiver):
     assert len(receiver.calls) == 2
 
 
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "*/*"])
+@pytest.mark.parametrize(
+    "renderers",
+    [
+        ["rest_framework.renderers.JSONRenderer"],
+        ["rest_framework.renderers.BrowsableAPIRenderer", "rest_framework.renderers.JSONRenderer"],
+    ],
+)
+def test_answers_json_whatever_the_accept_header_and_the_erp_renderers(
+    deliver, receiver, settings, accept, renderers
+):
+    settings.REST_FRAMEWORK = {"DEFAULT_RENDERER_CLASSES": renderers}
+    body = flaky_body()
+    response = deliver(body, headers={"Accept": accept})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"status": "accepted", "event_id": body["event_id"]}
+
+
 # --- Duplicates --------------------------------------------------------------------------------
 
 
