@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from jodo_webhooks.models import InboundEvent
-from jodo_webhooks.processing import SkipEvent
+from jodo_webhooks.processing import Delivery, SkipEvent, record_delivery
 from students.models import Student
 
 from .factories import EnvelopeFactory, StudentFactory
@@ -163,6 +163,21 @@ def test_duplicates_keep_counting(deliver, receiver):
     assert event.delivery_count == 4
     assert event.attempts == 1
     assert len(receiver.calls) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_duplicate_inside_a_callers_transaction_leaves_that_transaction_usable():
+    body = flaky_body()
+    changed = body | {"payload": body["payload"] | {"amount": 1}}
+    with transaction.atomic():
+        kinds = [
+            record_delivery(each, json.dumps(each), {}, "127.0.0.1").kind
+            for each in (body, body, changed)
+        ]
+        # On PostgreSQL a failed statement would abort the caller's transaction here.
+        event = InboundEvent.objects.get(event_id=body["event_id"])
+    assert kinds == [Delivery.NEW, Delivery.DUPLICATE, Delivery.MISMATCH]
+    assert (event.delivery_count, event.digest_mismatches) == (2, 1)
 
 
 def test_reserialised_body_with_the_same_content_is_a_duplicate(deliver, receiver):
