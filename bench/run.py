@@ -916,7 +916,12 @@ class Harness:
         themselves: a SIGTERM between a worker's claim of a task and its start would leave
         that task RUNNING for good. The rate is taken between the first poll that saw progress
         and the first that saw the phase's final count, so start-up is not counted.
+
+        The backlog was written seconds ago, into a task table with no statistics yet: until
+        autovacuum analyzes it (within a minute or so), PostgreSQL sorts every ready task on
+        each claim. The drain is measured after ANALYZE, as a deployment runs it.
         """
+        db.conn.execute("ANALYZE")
         backlog = db.scalar(f"SELECT count(*) FROM {EVENTS} WHERE status = 'received'")
         phases = [(1, ["--max-tasks", str(max(1, backlog // 3))]), (2, [])]
         drains = []
