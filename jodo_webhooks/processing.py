@@ -145,25 +145,26 @@ def _insert_event(event: InboundEvent) -> bool:
             else:
                 return False
     except IntegrityError:
+        if skips_conflicts:
+            raise  # not the event_id: a real error, reported as such
         return False
     event._state.adding = False
     event._state.db = connection.alias
     return True
 
 
-# Errors after which running the event again can succeed: a deadlock (MariaDB/MySQL 1213,
-# PostgreSQL 40P01) or serialization failure (40001), where the database rolled the transaction
-# back and says "try restarting transaction"; and a unique key that a concurrent transaction
-# took first (two events creating one new student), where looking again finds its row.
+# Errors after which running the event again can succeed: a deadlock or serialization failure,
+# where the database rolled the transaction back and says "try restarting transaction"; and a
+# unique key that a concurrent transaction took first (two events creating one new student),
+# where looking again finds its row. Other integrity errors (a foreign key, NOT NULL, CHECK)
+# would fail the same way again. SQLite serialises writers, so it never needs a retry.
 PROCESSING_ATTEMPTS = 3
-RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
-RETRYABLE_MYSQL_ERRORS = frozenset({1213})
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "23505"})  # serialization, deadlock, unique
+RETRYABLE_MYSQL_ERRORS = frozenset({1213, 1062})  # deadlock, duplicate key
 
 
 def _is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, IntegrityError):
-        return True
-    if not isinstance(exc, OperationalError):
+    if not isinstance(exc, OperationalError | IntegrityError):
         return False
     if getattr(exc.__cause__, "sqlstate", None) in RETRYABLE_SQLSTATES:  # psycopg
         return True
@@ -177,11 +178,10 @@ def process_event(
 
     Returns the new status, or None when the event was not claimable: another worker holds it,
     or it already reached a final status (unless `force`). A crash or a dropped connection
-    mid-way rolls back claim and work together, leaving the event as it was. A deadlock is
-    or a lost unique-key race is retried from the start (claim included) a few times before it
-    counts as a failure.
-    `loaded` is the event as the caller just recorded or read it, which saves reading it again:
-    the fields processing reads never change after the INSERT.
+    mid-way rolls back claim and work together, leaving the event as it was. A deadlock or a
+    lost unique-key race is retried from the start (claim included) a few times before it
+    counts as a failure; inside a caller's transaction it fails at once. `loaded` is the event
+    as the caller just recorded it, which the claim reuses unless another attempt ran since.
     """
     claimable = list(Status) if force else list(RETRYABLE_STATUSES)
     # Inside a caller's transaction an error has broken that too: no retry then.
@@ -227,23 +227,30 @@ def _event_table() -> str:
 
 def _claim(event_pk: int, claimable: list[str], loaded: InboundEvent | None) -> InboundEvent | None:
     """Lock the event's row if its status allows processing; None if it does not, or if
-    another worker holds the lock (SKIP LOCKED; SQLite serialises writers instead)."""
+    another worker holds the lock (SKIP LOCKED; SQLite serialises writers instead).
+
+    With `loaded`, only `attempts` is read: if no attempt ran since the caller read the event,
+    its content and processing state are current, and decoding the whole row is saved.
+    """
     features = connection.features
     lock = ""
     if features.has_select_for_update:
         lock = connection.ops.for_update_sql(skip_locked=features.has_select_for_update_skip_locked)
-    sql = CLAIM_SQL.format(
-        columns="id" if loaded else "*",
-        table=_event_table(),
-        statuses=", ".join(["%s"] * len(claimable)),
-        lock=lock,
-    )
+
+    def claim_sql(columns: str) -> str:
+        statuses = ", ".join(["%s"] * len(claimable))
+        return CLAIM_SQL.format(columns=columns, table=_event_table(), statuses=statuses, lock=lock)
+
     params = [event_pk, *claimable]
-    if loaded is None:
-        return next(iter(InboundEvent.objects.raw(sql, params)), None)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return loaded if cursor.fetchone() else None
+    if loaded is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(claim_sql("attempts"), params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        if row[0] == loaded.attempts:
+            return loaded
+    return next(iter(InboundEvent.objects.raw(claim_sql("*"), params)), None)
 
 
 def _set_outcome(event_pk: int, status: str, reason: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import connection
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from jodo_webhooks.models import InboundEvent
@@ -117,47 +118,41 @@ def _replace_jodo_notes(student: Student, notes: dict[str, str], *, created: boo
 
     A constant number of queries whatever the number of notes.
     """
-    if created:
-        _insert_jodo_notes(student, notes)
-        return
-    StudentNote.objects.filter(student=student, source=StudentNote.Source.JODO).exclude(
-        key__in=list(notes)
-    ).delete()
-    if not notes:
-        return
-    upsert_target = (
-        {"unique_fields": ["student", "key"]}
-        if connection.features.supports_update_conflicts_with_target
-        else {}
-    )
-    StudentNote.objects.bulk_create(
-        [
-            StudentNote(student=student, key=key, value=value, source=StudentNote.Source.JODO)
-            for key, value in notes.items()
-        ],
-        update_conflicts=True,
-        update_fields=["value", "source", "updated_at"],
-        **upsert_target,
-    )
+    if not created:
+        StudentNote.objects.filter(student=student, source=StudentNote.Source.JODO).exclude(
+            key__in=list(notes)
+        ).delete()
+    if notes:
+        _upsert_jodo_notes(student, notes)
 
 
-# A student created in this transaction has no notes to conflict with, so a new student's
-# notes (the common case: a registration burst) take a plain INSERT in fixed SQL.
-INSERT_NOTES_SQL = "INSERT INTO {table} (student_id, {key}, value, source, updated_at) VALUES "
-NOTE_COLUMNS = ("student_id", "key", "value", "source", "updated_at")
+# One multi-row upsert in fixed SQL, which the ORM's bulk_create would compile for every event.
+# A key the student already has takes Jodo's value and becomes Jodo-sourced. Even a new
+# student can have one: an ERP hook on Student.save may add notes, and MariaDB's default
+# collation makes "Email" and "email" the same key.
+UPSERT_NOTES_SQL = "INSERT INTO {table} ({columns}) VALUES {rows} {on_conflict}"
 
 
-def _insert_jodo_notes(student: Student, notes: dict[str, str]) -> None:
+def _upsert_jodo_notes(student: Student, notes: dict[str, str]) -> None:
     ops = connection.ops
+    fields = [
+        StudentNote._meta.get_field(name)
+        for name in ("student", "key", "value", "source", "updated_at")
+    ]
     now = ops.adapt_datetimefield_value(timezone.now())
     jodo = StudentNote.Source.JODO.value
     rows = [(student.pk, key, value, jodo, now) for key, value in notes.items()]
-    sql = INSERT_NOTES_SQL.format(
-        table=ops.quote_name(StudentNote._meta.db_table), key=ops.quote_name("key")
+    on_conflict = ops.on_conflict_suffix_sql(
+        fields, OnConflict.UPDATE, ["value", "source", "updated_at"], ["student_id", "key"]
     )
-    batch_size = ops.bulk_batch_size(NOTE_COLUMNS, rows) or 1  # SQLite caps its parameters
+    batch_size = ops.bulk_batch_size(fields, rows) or 1  # SQLite caps its parameters
     with connection.cursor() as cursor:
         for start in range(0, len(rows), batch_size):
             batch = rows[start : start + batch_size]
-            placeholders = ", ".join(["(%s, %s, %s, %s, %s)"] * len(batch))
-            cursor.execute(sql + placeholders, [value for row in batch for value in row])
+            sql = UPSERT_NOTES_SQL.format(
+                table=ops.quote_name(StudentNote._meta.db_table),
+                columns=", ".join(ops.quote_name(field.column) for field in fields),
+                rows=", ".join(["(%s, %s, %s, %s, %s)"] * len(batch)),
+                on_conflict=on_conflict,
+            )
+            cursor.execute(sql, [value for row in batch for value in row])

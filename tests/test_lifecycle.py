@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from jodo_webhooks.models import InboundEvent
 from jodo_webhooks.processing import SkipEvent, process_event
-from students.models import Student
+from students.models import Student, StudentNote
 
 from .factories import EnvelopeFactory, InboundEventFactory
 from .students_support import deliver_event, timestamp
@@ -123,6 +123,38 @@ def test_every_attempt_increments_attempts(deliver, flaky):
     assert process_event(event.pk, force=True) == Status.PROCESSED
     event.refresh_from_db()
     assert event.attempts == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_integrity_error_other_than_a_lost_race_fails_without_a_retry(deliver, connect_receiver):
+    calls: list[str] = []
+
+    def receiver(sender: type, event: InboundEvent, event_type: str, **kwargs: Any) -> Any:
+        calls.append(event.event_id)
+        # A foreign key to nothing: running the event again would fail the same way.
+        StudentNote.objects.create(student_id=987654321, key="k", value="v")
+        return True
+
+    connect_receiver(receiver)
+    event = deliver_event(deliver, EnvelopeFactory(event="test.broken_fk"))
+
+    assert (event.status, event.attempts) == (Status.FAILED, 1)
+    assert event.last_error.startswith("IntegrityError")
+    assert len(calls) == 1
+
+
+def test_receivers_see_the_stored_state_when_an_attempt_ran_since_the_caller_read_it(
+    deliver, flaky, connect_receiver
+):
+    event = deliver_event(deliver, EnvelopeFactory(event="test.flaky"))
+    stale = InboundEvent.objects.get(pk=event.pk)
+    assert process_event(event.pk) == Status.FAILED  # another attempt, after `stale` was read
+    seen: list[tuple[str, int]] = []
+    connect_receiver(lambda event, **kwargs: seen.append((event.status, event.attempts)))
+    flaky["broken"] = False
+
+    assert process_event(event.pk, loaded=stale) == Status.PROCESSED
+    assert seen == [(Status.FAILED, 2)]
 
 
 def test_skip_event_marks_skipped_with_reason_and_rolls_back(deliver, connect_receiver):

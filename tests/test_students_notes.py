@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db.models.signals import post_save
 
 from students.models import Student, StudentNote
 
@@ -113,6 +114,36 @@ def test_other_students_notes_are_untouched(send_notes):
     send_notes()
 
     assert notes_of(other) == {"house": ("Green", JODO), "allergies": ("none", ERP)}
+
+
+@pytest.fixture
+def erp_adds_a_house_note_to_new_students():
+    """An ERP hook of the kind the upsert must survive: a note added when a student is created."""
+
+    def add_note(sender, instance, created, **kwargs):
+        if created:
+            StudentNote.objects.create(student=instance, key="house", value="-", source=ERP)
+
+    post_save.connect(add_note, sender=Student, weak=False)
+    yield
+    post_save.disconnect(add_note, sender=Student)
+
+
+@pytest.mark.usefixtures("erp_adds_a_house_note_to_new_students")
+def test_a_note_an_erp_hook_added_to_a_new_student_takes_jodos_value(send_notes):
+    student = send_notes(("house", "Blue"), ("bus", "7"))
+
+    assert notes_of(student) == {"house": ("Blue", JODO), "bus": ("7", JODO)}
+
+
+def test_keys_differing_only_in_case_are_applied_on_every_database(send_notes):
+    # MariaDB's default collation makes them one key (the last value wins); elsewhere two.
+    student = send_notes(("House", "Blue"), ("house", "Red"))
+
+    notes = notes_of(student)
+    assert {value for value, _ in notes.values()} <= {"Blue", "Red"}
+    assert "Red" in {value for value, _ in notes.values()}
+    assert {source for _, source in notes.values()} == {JODO}
 
 
 def test_stale_event_leaves_notes_alone(deliver, send_notes):
