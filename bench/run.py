@@ -741,33 +741,30 @@ class Harness:
         }
         modes = {"project": processing, "reference": "reference"}
         base = self.out / result.name
+
+        def run_checked(name: str, label: str, key: str, seconds: float, share: float) -> dict:
+            """One wrk run against `name`'s server, checked in the database afterwards."""
+            measured, events = self.wrk(
+                servers[name],
+                directory=base / f"{label.replace(' ', '')}-{name}",
+                tag=f"{self.short}{result.name[0]}{key}{name[0]}",
+                seconds=seconds,
+                budget_key=f"{result.name}:{name}",
+                duplicate_share=share,
+                db=db,
+            )
+            self.check_round(result, db, f"{label} {name}", measured, events, mode=modes[name])
+            return measured
+
         try:
-            for name, server in servers.items():
-                warm, events = self.wrk(
-                    server,
-                    directory=base / f"warmup-{name}",
-                    tag=f"{self.short}{result.name[0]}w{name[0]}",
-                    seconds=args.warmup,
-                    budget_key=f"{result.name}:{name}",
-                    db=db,
-                )
-                self.check_round(result, db, f"warm-up {name}", warm, events, mode=modes[name])
+            for name in servers:
+                warm = run_checked(name, "warm-up", "w", args.warmup, 0.0)
                 log(f"{result.name}: warm-up {name}: {fmt(warm['events_per_s'])} events/s")
             for n in range(1, args.rounds + 1):
                 pair = {}
-                for name, server in servers.items():
-                    measured, events = self.wrk(
-                        server,
-                        directory=base / f"round{n}-{name}",
-                        tag=f"{self.short}{result.name[0]}{n}{name[0]}",
-                        seconds=args.duration,
-                        budget_key=f"{result.name}:{name}",
-                        duplicate_share=duplicate_share,
-                        db=db,
-                    )
-                    self.check_round(
-                        result, db, f"round {n} {name}", measured, events, mode=modes[name]
-                    )
+                for name in servers:
+                    share = duplicate_share
+                    measured = run_checked(name, f"round {n}", str(n), args.duration, share)
                     measured["round"] = n
                     result.rounds.append(measured)
                     pair[name] = measured
