@@ -48,7 +48,9 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[Error | 
         "REJECTED_DELIVERY_LIMIT",
     ):
         value = getattr(app_settings, name)
-        if value is not None and (not isinstance(value, int) or value < 0):
+        if value is None and name == "MAX_EVENT_AGE_DAYS":
+            continue  # None turns the age check off, as 0 does
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             messages.append(
                 Error(
                     f"JODO_WEBHOOKS {name} must be a non-negative integer.",

@@ -89,9 +89,14 @@ def test_bad_allowlist_entry_is_error_e003(jodo_settings, entry):
         ("MAX_BODY_BYTES", 1.5),
         ("MAX_EVENT_AGE_DAYS", -1),
         ("MAX_EVENT_AGE_DAYS", "7"),
+        ("TRUSTED_PROXIES", None),
+        ("MAX_BODY_BYTES", None),
+        ("REJECTED_DELIVERY_LIMIT", None),
+        ("REJECTED_DELIVERY_LIMIT", True),
     ],
 )
 def test_numbers_must_be_non_negative_integers_e004(jodo_settings, name, value):
+    # (Only MAX_EVENT_AGE_DAYS may be None: it turns the age check off.)
     jodo_settings[name] = value
     messages = jodo_messages()
     assert "jodo_webhooks.E004" in messages
@@ -135,3 +140,8 @@ def test_deploy_check_passes_for_a_configured_production_receiver(settings):
     settings.DEBUG = False
     assert jodo_messages(deploy=True) == {}
     call_command("check", "--deploy", stdout=StringIO(), stderr=StringIO())
+
+
+def test_a_maximum_event_age_of_none_is_valid(jodo_settings):
+    jodo_settings["MAX_EVENT_AGE_DAYS"] = None
+    assert "jodo_webhooks.E004" not in jodo_messages()
