@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from .models import InboundEvent, RejectedDelivery
-from .processing import NOT_CLAIMED, process_event
+from .processing import NOT_CLAIMED, format_counts, process_event
 
 
 @admin.register(InboundEvent)
@@ -86,7 +86,7 @@ class InboundEventAdmin(admin.ModelAdmin):
             outcome = process_event(event.pk, force=True) or NOT_CLAIMED
             outcomes[outcome] += 1
             self.log_change(request, event, f"Reprocessed: {outcome}.")
-        summary = ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items()))
+        summary = format_counts(outcomes)
         level = messages.ERROR if outcomes[InboundEvent.Status.FAILED] else messages.SUCCESS
         total = outcomes.total()
         self.message_user(request, f"Reprocessed {total} event(s): {summary}.", level)

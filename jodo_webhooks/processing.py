@@ -12,7 +12,7 @@ import random
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -362,6 +362,11 @@ def record_rejected_delivery(
 
 
 NOT_CLAIMED = "not claimed"  # held by another worker, or already final (without force)
+
+
+def format_counts(counts: Mapping[str, int]) -> str:
+    """Counts by status as operators read them: "2 failed, 8 processed"."""
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
 
 
 def reprocess_events(

@@ -8,7 +8,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from jodo_webhooks.models import RejectedDelivery
-from jodo_webhooks.processing import delete_in_batches, prunable_events
+from jodo_webhooks.processing import delete_in_batches, format_counts, prunable_events
 
 
 class Command(BaseCommand):
@@ -29,13 +29,8 @@ class Command(BaseCommand):
         cutoff = timezone.now() - timedelta(days=options["older_than"])
         events = prunable_events(cutoff, include_failed=options["include_failed"])
         rejected = RejectedDelivery.objects.filter(received_at__lt=cutoff)
-        by_status = dict(
-            events.order_by()
-            .values_list("status")
-            .annotate(n=Count("pk"))
-            .values_list("status", "n")
-        )
-        breakdown = ", ".join(f"{n} {status}" for status, n in sorted(by_status.items())) or "none"
+        by_status = dict(events.order_by().values_list("status").annotate(n=Count("pk")))
+        breakdown = format_counts(by_status) or "none"
         if options["dry_run"]:
             self.stdout.write(
                 f"Would delete {sum(by_status.values())} event(s) received before "

@@ -8,7 +8,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import get_current_timezone, is_naive, make_aware
 
 from jodo_webhooks.models import InboundEvent
-from jodo_webhooks.processing import RETRYABLE_STATUSES, reprocess_events
+from jodo_webhooks.processing import RETRYABLE_STATUSES, format_counts, reprocess_events
 
 Status = InboundEvent.Status
 
@@ -68,24 +68,22 @@ class Command(BaseCommand):
             events = events.filter(received_at__gte=parse_since(options["since"]))
         if options["event_type"]:
             events = events.filter(event_type=options["event_type"])
-        pks = list(events.order_by("received_at", "pk").values_list("pk", flat=True))
-        total = len(pks)
-
+        events = events.order_by("received_at", "pk")
         if options["dry_run"]:
-            self.stdout.write(f"Would reprocess {total} event(s).")
-            for event in events.order_by("received_at", "pk").only(
-                "event_id", "event_type", "status"
-            ):
-                self.stdout.write(f"  {event.event_id}  {event.event_type}  {event.status}")
+            listing = list(events.values_list("event_id", "event_type", "status"))
+            self.stdout.write(f"Would reprocess {len(listing)} event(s).")
+            for event_id, event_type, status in listing:
+                self.stdout.write(f"  {event_id}  {event_type}  {status}")
             return
+        pks = list(events.values_list("pk", flat=True))
+        total = len(pks)
 
         def progress(done: int, outcomes: Any) -> None:
             if done % 100 == 0 or done == total:
-                counts = ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items()))
-                self.stderr.write(f"[{done}/{total}] {counts}")
+                self.stderr.write(f"[{done}/{total}] {format_counts(outcomes)}")
 
         outcomes = reprocess_events(pks, force=options["force"], progress=progress)
-        summary = ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items())) or "nothing"
+        summary = format_counts(outcomes) or "nothing"
         self.stdout.write(f"Reprocessed {total} event(s): {summary}.")
         if outcomes[Status.FAILED]:
             raise CommandError(f"{outcomes[Status.FAILED]} event(s) still fail.")
