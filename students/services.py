@@ -145,14 +145,14 @@ def _upsert_jodo_notes(student: Student, notes: dict[str, str]) -> None:
     on_conflict = ops.on_conflict_suffix_sql(
         fields, OnConflict.UPDATE, ["value", "source", "updated_at"], ["student_id", "key"]
     )
+    table = ops.quote_name(StudentNote._meta.db_table)
+    columns = ", ".join(ops.quote_name(field.column) for field in fields)
     batch_size = ops.bulk_batch_size(fields, rows) or 1  # SQLite caps its parameters
     with connection.cursor() as cursor:
         for start in range(0, len(rows), batch_size):
             batch = rows[start : start + batch_size]
+            placeholders = ", ".join(["(%s, %s, %s, %s, %s)"] * len(batch))
             sql = UPSERT_NOTES_SQL.format(
-                table=ops.quote_name(StudentNote._meta.db_table),
-                columns=", ".join(ops.quote_name(field.column) for field in fields),
-                rows=", ".join(["(%s, %s, %s, %s, %s)"] * len(batch)),
-                on_conflict=on_conflict,
+                table=table, columns=columns, rows=placeholders, on_conflict=on_conflict
             )
             cursor.execute(sql, [value for row in batch for value in row])

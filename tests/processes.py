@@ -225,7 +225,6 @@ class TcpProxy:
         self._open: set[socket.socket] = set()
         self._refusing = False
         self._closed = False
-        self.accepted = 0
         self.refused = 0
         self._threads: list[threading.Thread] = []
         self._accept_thread = threading.Thread(
@@ -235,10 +234,6 @@ class TcpProxy:
     def start(self) -> TcpProxy:
         self._accept_thread.start()
         return self
-
-    @property
-    def cut_off(self) -> bool:
-        return self._refusing
 
     def _accept_loop(self) -> None:
         while not self._closed:
@@ -267,7 +262,6 @@ class TcpProxy:
                     _abort(upstream)
                     continue
                 self._open.update((client, upstream))
-                self.accepted += 1
             for source, sink in ((client, upstream), (upstream, client)):
                 pump = threading.Thread(
                     target=self._pump, args=(source, sink), name="tcp-proxy-pump", daemon=True
