@@ -27,6 +27,12 @@ def jodo_settings(settings: Any) -> dict[str, Any]:
     return settings.JODO_WEBHOOKS
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """admin_client creates a superuser per test; the default hasher is deliberately slow."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def deliver(client: Client) -> Callable[..., Any]:
     def _deliver(body: bytes | dict[str, Any] | list[Any], **kwargs: Any) -> Any:

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
+from jodo_webhooks.models import InboundEvent
 from jodo_webhooks.security import SIGNATURE_HEADER, sign
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -59,3 +60,18 @@ def signed_post(
         headers=all_headers,
         **extra,
     )
+
+
+def assert_accepted(response: Any, body: dict[str, Any]) -> InboundEvent:
+    """The delivery was accepted as a new event; its row."""
+    assert response.status_code == 200, response.content
+    assert response.json() == {"status": "accepted", "event_id": body["event_id"]}
+    return InboundEvent.objects.get(event_id=body["event_id"])
+
+
+def admin_listed(client: Client, url: str, **query: str) -> list[Any]:
+    """The rows an admin changelist shows for `query`, which the admin must have accepted."""
+    response = client.get(url, query)
+    assert response.status_code == 200, response.content
+    assert "e" not in response.wsgi_request.GET, "the admin refused the query"
+    return list(response.context["cl"].result_list)

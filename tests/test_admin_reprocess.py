@@ -25,11 +25,6 @@ Status = InboundEvent.Status
 CHANGELIST = reverse("admin:jodo_webhooks_inboundevent_changelist")
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def flaky(connect_receiver) -> dict[str, Any]:
     """A receiver for "test.flaky" that creates a Student, and raises while state["broken"]."""

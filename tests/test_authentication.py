@@ -16,7 +16,7 @@ from jodo_webhooks.models import InboundEvent
 from jodo_webhooks.security import SIGNATURE_HEADER, sign
 
 from .factories import EnvelopeFactory
-from .helpers import ROTATED_SECRET, TEST_SECRET, as_body
+from .helpers import ROTATED_SECRET, TEST_SECRET, as_body, assert_accepted
 
 pytestmark = pytest.mark.django_db
 
@@ -38,12 +38,6 @@ def refusal_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord
 def assert_refused(response: Any, status_code: int) -> None:
     assert response.status_code == status_code, response.content
     assert InboundEvent.objects.count() == 0
-
-
-def assert_accepted(response: Any, body: dict[str, Any]) -> InboundEvent:
-    assert response.status_code == 200, response.content
-    assert response.json() == {"status": "accepted", "event_id": body["event_id"]}
-    return InboundEvent.objects.get(event_id=body["event_id"])
 
 
 # --- HTTP method and body size -----------------------------------------------------------------

@@ -15,7 +15,7 @@ from jodo_webhooks.models import InboundEvent, RejectedDelivery
 from jodo_webhooks.security import sign
 
 from .factories import EnvelopeFactory
-from .helpers import TEST_SECRET, as_body
+from .helpers import TEST_SECRET, admin_listed, as_body
 
 pytestmark = pytest.mark.django_db
 
@@ -38,11 +38,6 @@ SENSITIVE = [
 ]
 # Always sent, so every refusal shows they are dropped.
 CREDENTIAL_HEADERS = {"Cookie": COOKIE, "Authorization": AUTHORIZATION, "X-Trace": "kept"}
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def stored_text(model: type) -> str:
@@ -257,10 +252,7 @@ def test_limit_applies_across_reasons(deliver, jodo_settings):
 
 
 def listed(client: Any, **query: str) -> list[RejectedDelivery]:
-    response = client.get(CHANGELIST, query)
-    assert response.status_code == 200
-    assert "e" not in response.wsgi_request.GET, "the admin refused the query"
-    return list(response.context["cl"].result_list)
+    return admin_listed(client, CHANGELIST, **query)
 
 
 def test_admin_changelist_renders_and_filters_by_reason(admin_client, deliver):

@@ -9,18 +9,13 @@ from django.utils.http import urlencode
 from students.models import Student
 
 from .factories import EnvelopeFactory, StudentFactory, StudentNoteFactory
+from .helpers import admin_listed
 from .students_support import deliver_event
 
 pytestmark = pytest.mark.django_db
 
 STUDENTS = reverse("admin:students_student_changelist")
 EVENTS = reverse("admin:jodo_webhooks_inboundevent_changelist")
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """admin_client creates a superuser per test; the default hasher is deliberately slow."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def readonly_value(response, name):
@@ -31,13 +26,6 @@ def readonly_value(response, name):
                 if field.is_readonly and field.field["name"] == name:
                     return str(field.contents())
     raise AssertionError(f"no field {name}")
-
-
-def listed(admin_client, url, **query):
-    response = admin_client.get(url, query)
-    assert response.status_code == 200, response.content
-    assert "e" not in response.wsgi_request.GET, "the admin refused the query"
-    return list(response.context["cl"].result_list)
 
 
 @pytest.fixture
@@ -76,7 +64,7 @@ def test_changelist_lists_students(admin_client, two_students):
 def test_search_finds_a_student_by_any_id_email_or_number(admin_client, two_students, term):
     wanted, _ = two_students
 
-    assert listed(admin_client, STUDENTS, q=term) == [wanted]
+    assert admin_listed(admin_client, STUDENTS, q=term) == [wanted]
 
 
 @pytest.mark.parametrize(
@@ -89,7 +77,7 @@ def test_search_finds_a_student_by_any_id_email_or_number(admin_client, two_stud
     ],
 )
 def test_filters(admin_client, two_students, query, expected):
-    students = listed(admin_client, STUDENTS, **query)
+    students = admin_listed(admin_client, STUDENTS, **query)
 
     assert [student.identifier for student in students] == expected
 
@@ -132,7 +120,7 @@ def test_events_link_lists_only_the_students_events(admin_client, deliver):
     ]
     deliver_event(deliver, EnvelopeFactory(payload__jodo_student_id="J-2"))
 
-    events = listed(admin_client, EVENTS, jodo_student_id="J-1")
+    events = admin_listed(admin_client, EVENTS, jodo_student_id="J-1")
 
     assert {event.pk for event in events} == {event.pk for event in own}
 
@@ -177,4 +165,4 @@ def test_links_survive_a_jodo_id_sent_with_surrounding_spaces(admin_client, deli
     response = admin_client.get(reverse("admin:jodo_webhooks_inboundevent_change", args=[event.pk]))
     student_url = reverse("admin:students_student_change", args=[student.pk])
     assert readonly_value(response, "student_link") == f'<a href="{student_url}">{student}</a>'
-    assert [e.pk for e in listed(admin_client, EVENTS, jodo_student_id="J-1")] == [event.pk]
+    assert [e.pk for e in admin_listed(admin_client, EVENTS, jodo_student_id="J-1")] == [event.pk]

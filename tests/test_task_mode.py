@@ -15,6 +15,7 @@ from jodo_webhooks.models import InboundEvent
 from students.models import Student
 
 from .factories import EnvelopeFactory
+from .helpers import assert_accepted
 
 pytestmark = pytest.mark.django_db
 
@@ -39,12 +40,6 @@ def use_backend(settings: Any, backend: str) -> None:
     settings.TASKS = {"default": {"BACKEND": backend}}
 
 
-def accepted(response: Any, body: dict[str, Any]) -> InboundEvent:
-    assert response.status_code == 200, response.content
-    assert response.json() == {"status": "accepted", "event_id": body["event_id"]}
-    return InboundEvent.objects.get(event_id=body["event_id"])
-
-
 @pytest.fixture
 def deliver_and_commit(deliver, django_capture_on_commit_callbacks):
     """Deliver a body and run what it deferred to the commit (the enqueue); the accepted event."""
@@ -52,7 +47,7 @@ def deliver_and_commit(deliver, django_capture_on_commit_callbacks):
     def _deliver_and_commit(body: dict[str, Any]) -> InboundEvent:
         with django_capture_on_commit_callbacks(execute=True):
             response = deliver(body)
-        return accepted(response, body)
+        return assert_accepted(response, body)
 
     return _deliver_and_commit
 
@@ -64,7 +59,7 @@ def test_request_records_but_does_not_process(
     body = EnvelopeFactory()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = deliver(body)
-    event = accepted(response, body)
+    event = assert_accepted(response, body)
     assert (event.status, event.attempts, event.processed_at) == (Status.RECEIVED, 0, None)
     assert not Student.objects.exists()
     assert len(callbacks) == 1  # the enqueue, deferred to the commit
@@ -115,7 +110,7 @@ def test_enqueue_failure_leaves_event_received_for_reprocess(
     ):
         response = deliver(body)
     assert len(callbacks) == 1
-    event = accepted(response, body)
+    event = assert_accepted(response, body)
     assert (event.status, event.attempts) == (Status.RECEIVED, 0)
     assert not Student.objects.exists()
     errors = [r for r in caplog.records if r.name == "jodo_webhooks" and r.levelno == logging.ERROR]
