@@ -440,6 +440,20 @@ class Harness:
         )
         return result
 
+    def bench_script(self, script: str, *argv: str, env: dict[str, str]) -> Any:
+        """Run one of bench/'s scripts in the project's environment; the JSON of its last line."""
+        proc = subprocess.run(
+            [PYTHON, str(BENCH / script), *argv],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if proc.returncode != 0:
+            raise HarnessError(f"{script} failed:\n{proc.stderr[-3000:]}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
     def new_database(self, scenario: str) -> Database:
         name = f"bench_{self.run_id}_{self.short}_{scenario}"
         db = Database(self.server_url, name, keep=self.args.keep_db)
@@ -982,22 +996,13 @@ class Harness:
                 return
             count = self.args.reprocess_events
             log(f"reprocess: storing {count} unprocessed events")
-            seed = subprocess.run(
-                [
-                    PYTHON,
-                    str(BENCH / "seed_events.py"),
-                    f"--count={count}",
-                    f"--notes={self.args.notes}",
-                    f"--tag={self.short}rp",
-                ],
+            self.bench_script(
+                "seed_events.py",
+                f"--count={count}",
+                f"--notes={self.args.notes}",
+                f"--tag={self.short}rp",
                 env=self.env(db),
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                timeout=900,
             )
-            if seed.returncode != 0:
-                raise HarnessError(f"seed_events.py failed:\n{seed.stderr[-2000:]}")
             db.conn.execute(f"VACUUM ANALYZE {EVENTS}")
             runs = [("pending", ["--pending"], 1)]
             if "--force" in help_text.stdout:
@@ -1047,17 +1052,9 @@ class Harness:
         try:
             outputs = {}
             for receiver, flags in (("project", []), ("reference", ["--reference"])):
-                proc = subprocess.run(
-                    [PYTHON, str(BENCH / "count_queries.py"), *flags, f"--tag={self.short}q"],
-                    env=self.env(db),
-                    cwd=ROOT,
-                    capture_output=True,
-                    text=True,
-                    timeout=300,
+                outputs[receiver] = self.bench_script(
+                    "count_queries.py", *flags, f"--tag={self.short}q", env=self.env(db)
                 )
-                if proc.returncode != 0:
-                    raise HarnessError(f"count_queries.py failed:\n{proc.stderr[-3000:]}")
-                outputs[receiver] = json.loads(proc.stdout.strip().splitlines()[-1])
             (self.out / "queries.json").write_text(json.dumps(outputs, indent=2))
             for receiver, cases in outputs.items():
                 for case, data in cases.items():
@@ -1205,26 +1202,16 @@ class Harness:
             if self.task_mode_missing(db) is None:
                 receivers.insert(1, ("project-task-ingest", [], "task"))
             for receiver, flags, processing in receivers:
-                proc = subprocess.run(
-                    [
-                        PYTHON,
-                        str(BENCH / "profile_request.py"),
-                        f"--label={receiver}",
-                        *flags,
-                        f"--requests={self.args.profile_requests}",
-                        f"--notes={self.args.notes}",
-                        f"--tag={self.short}pr{receiver[0]}{processing[0]}",
-                        f"--out={self.out / f'profile-{receiver}'}",
-                    ],
+                data = self.bench_script(
+                    "profile_request.py",
+                    f"--label={receiver}",
+                    *flags,
+                    f"--requests={self.args.profile_requests}",
+                    f"--notes={self.args.notes}",
+                    f"--tag={self.short}pr{receiver[0]}{processing[0]}",
+                    f"--out={self.out / f'profile-{receiver}'}",
                     env={**self.env(db, processing), **env_extra},
-                    cwd=ROOT,
-                    capture_output=True,
-                    text=True,
-                    timeout=900,
                 )
-                if proc.returncode != 0:
-                    raise HarnessError(f"profile_request.py failed:\n{proc.stderr[-3000:]}")
-                data = json.loads(proc.stdout.strip().splitlines()[-1])
                 result.rounds.append(data)
                 log(f"profile: {receiver}: {data['ms_per_request']} ms/request in-process")
         finally:
