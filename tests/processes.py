@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 from django.db import connection
+from django.test import Client
 
 from .helpers import TEST_SECRET
 
@@ -311,3 +312,45 @@ class TcpProxy:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+THREAD_TIMEOUT = 60  # seconds for a whole batch of threads; far above the expected second
+
+
+def run_concurrently(
+    jobs: list[Callable[[Client], Any]], *, timeout: float = THREAD_TIMEOUT
+) -> list[Any]:
+    """Run each job in its own thread with its own Client, all released at once.
+
+    Returns the jobs' results in order; re-raises the first job's exception. Every thread
+    closes its database connection when done. Bounded: fails (never hangs) after `timeout`.
+    """
+    barrier = threading.Barrier(len(jobs), timeout=timeout)
+    results: list[Any] = [None] * len(jobs)
+    errors: list[BaseException] = []
+
+    def work(index: int, job: Callable[[Client], Any]) -> None:
+        try:
+            client = Client()
+            barrier.wait()
+            results[index] = job(client)
+        except BaseException as exc:
+            errors.append(exc)
+            barrier.abort()  # nobody waits forever for a thread that died before the barrier
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=work, args=(i, job), name=f"delivery-{i}", daemon=True)
+        for i, job in enumerate(jobs)
+    ]
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    stuck = [thread.name for thread in threads if thread.is_alive()]
+    assert not stuck, f"threads still running after {timeout} s: {stuck}"
+    if errors:
+        raise errors[0]
+    return results

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from jodo_webhooks.models import InboundEvent
@@ -22,6 +21,7 @@ from students.models import Student
 
 from .factories import EnvelopeFactory
 from .helpers import requires_server_database, signed_post
+from .processes import run_concurrently
 
 pytestmark = [requires_server_database, pytest.mark.django_db(transaction=True)]
 
@@ -30,46 +30,6 @@ REGISTERED = "masterdata.student.registered"
 DROPPED = "masterdata.student.dropped"
 ACTIVATED = "masterdata.student.activated"
 STATUS_AFTER = {REGISTERED: "active", ACTIVATED: "active", DROPPED: "dropped"}
-THREAD_TIMEOUT = 60  # seconds for a whole batch of threads; far above the expected second
-
-
-def run_concurrently(
-    jobs: list[Callable[[Client], Any]], *, timeout: float = THREAD_TIMEOUT
-) -> list[Any]:
-    """Run each job in its own thread with its own Client, all released at once.
-
-    Returns the jobs' results in order; re-raises the first job's exception. Every thread
-    closes its database connection when done. Bounded: fails (never hangs) after `timeout`.
-    """
-    barrier = threading.Barrier(len(jobs), timeout=timeout)
-    results: list[Any] = [None] * len(jobs)
-    errors: list[BaseException] = []
-
-    def work(index: int, job: Callable[[Client], Any]) -> None:
-        try:
-            client = Client()
-            barrier.wait()
-            results[index] = job(client)
-        except BaseException as exc:
-            errors.append(exc)
-            barrier.abort()  # nobody waits forever for a thread that died before the barrier
-        finally:
-            connection.close()
-
-    threads = [
-        threading.Thread(target=work, args=(i, job), name=f"delivery-{i}", daemon=True)
-        for i, job in enumerate(jobs)
-    ]
-    deadline = time.monotonic() + timeout
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    stuck = [thread.name for thread in threads if thread.is_alive()]
-    assert not stuck, f"threads still running after {timeout} s: {stuck}"
-    if errors:
-        raise errors[0]
-    return results
 
 
 def delivery(body: dict[str, Any], delay: float = 0.0) -> Callable[[Client], tuple[int, Any]]:

@@ -2,45 +2,24 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
-from django.test import Client
 
 from jodo_webhooks.models import InboundEvent
 from students.models import Student, StudentNote
 
 from .factories import EnvelopeFactory
 from .helpers import requires_server_database, signed_post
+from .processes import run_concurrently
 from .students_support import timestamp
 
 
 def post_all_at_once(bodies):
     """POST every body from its own thread and client, all released together; the responses."""
-    barrier = threading.Barrier(len(bodies))
-    responses = [None] * len(bodies)
-    errors = []
-
-    def post(index, body):
-        try:
-            client = Client()
-            barrier.wait(timeout=30)
-            responses[index] = signed_post(client, body)
-        except Exception as exc:  # reported below, in the test's thread
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=post, args=item) for item in enumerate(bodies)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a delivery hung"
-    assert not errors, errors
-    return responses
+    return run_concurrently(
+        [lambda client, body=body: signed_post(client, body) for body in bodies]
+    )
 
 
 @requires_server_database
