@@ -19,8 +19,7 @@ SIGNATURE_HEADER = "X-Jodo-Signature"
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    status_code: int
-    reason_code: str  # a RejectedDelivery.Reason
+    reason_code: str  # a RejectedDelivery.Reason; the view answers with its status
     reason: str  # short and safe to log and answer: never a secret or an expected value
 
 
@@ -62,7 +61,7 @@ def check_request(request: HttpRequest, body: bytes, address: str | None) -> Ref
     if not app_settings.any_authentication_configured:
         if app_settings.ALLOW_UNAUTHENTICATED:
             return None
-        return Refusal(401, Reason.NOT_CONFIGURED, "no authentication mechanism is configured")
+        return Refusal(Reason.NOT_CONFIGURED, "no authentication mechanism is configured")
 
     networks = app_settings.allowed_networks
     if networks:
@@ -70,22 +69,22 @@ def check_request(request: HttpRequest, body: bytes, address: str | None) -> Ref
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
             ip = ip.ipv4_mapped
         if ip is None or not any(ip in network for network in networks):
-            return Refusal(403, Reason.ADDRESS, "source address not allowed")
+            return Refusal(Reason.ADDRESS, "source address not allowed")
 
     if app_settings.header_check_enabled:
         provided = request.headers.get(app_settings.HEADER_NAME)
         if provided is None:
-            return Refusal(401, Reason.HEADER, f"missing {app_settings.HEADER_NAME} header")
+            return Refusal(Reason.HEADER, f"missing {app_settings.HEADER_NAME} header")
         if not hmac.compare_digest(_as_bytes(provided), _as_bytes(app_settings.HEADER_VALUE)):
-            return Refusal(401, Reason.HEADER, f"wrong {app_settings.HEADER_NAME} header")
+            return Refusal(Reason.HEADER, f"wrong {app_settings.HEADER_NAME} header")
 
     secrets = app_settings.secrets
     if secrets:
         provided = request.headers.get(SIGNATURE_HEADER)
         if not provided:
-            return Refusal(401, Reason.SIGNATURE, f"missing {SIGNATURE_HEADER} header")
+            return Refusal(Reason.SIGNATURE, f"missing {SIGNATURE_HEADER} header")
         if not signature_matches(body, provided, secrets):
-            return Refusal(401, Reason.SIGNATURE, "signature mismatch")
+            return Refusal(Reason.SIGNATURE, "signature mismatch")
     return None
 
 

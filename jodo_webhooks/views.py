@@ -103,7 +103,7 @@ class JodoWebhookView(APIView):
             body = read_body(http_request, app_settings.MAX_BODY_BYTES)
         except BodyTooLarge:
             detail = f"Body over {app_settings.MAX_BODY_BYTES} bytes."
-            return self.refuse(http_request, b"", address, Reason.TOO_LARGE, 413, detail)
+            return self.refuse(http_request, b"", address, Reason.TOO_LARGE, detail)
 
         refusal = check_request(http_request, body, address)
         if refusal is not None:
@@ -112,7 +112,6 @@ class JodoWebhookView(APIView):
                 body,
                 address,
                 refusal.reason_code,
-                refusal.status_code,
                 refusal.reason,
             )
 
@@ -121,7 +120,7 @@ class JodoWebhookView(APIView):
         except InvalidBody as exc:
             errors = {"non_field_errors": [str(exc)]}
             return self.refuse(
-                http_request, body, address, Reason.MALFORMED, 400, str(exc), errors=errors
+                http_request, body, address, Reason.MALFORMED, str(exc), errors=errors
             )
         try:
             validate_envelope(parsed)
@@ -132,7 +131,6 @@ class JodoWebhookView(APIView):
                 body,
                 address,
                 Reason.MALFORMED,
-                400,
                 "Invalid envelope.",
                 event_id=event_id if isinstance(event_id, str) else "",
                 errors=exc.detail,
@@ -155,7 +153,6 @@ class JodoWebhookView(APIView):
                 body,
                 address,
                 Reason.DIGEST_MISMATCH,
-                409,
                 detail,
                 event_id=event.event_id,
             )
@@ -168,7 +165,6 @@ class JodoWebhookView(APIView):
         body: bytes,
         address: str | None,
         reason: str,
-        status_code: int,
         detail: str,
         *,
         event_id: str = "",
@@ -191,15 +187,17 @@ class JodoWebhookView(APIView):
             remote_addr=address,
             event_id=event_id,
         )
-        return error(status_code, REFUSAL_CODES[reason], detail, **extra)
+        status_code, code = REFUSALS[reason]
+        return error(status_code, code, detail, **extra)
 
 
-REFUSAL_CODES = {
-    Reason.SIGNATURE: "unauthorized",
-    Reason.HEADER: "unauthorized",
-    Reason.NOT_CONFIGURED: "unauthorized",
-    Reason.ADDRESS: "forbidden",
-    Reason.TOO_LARGE: "body_too_large",
-    Reason.MALFORMED: "invalid_envelope",
-    Reason.DIGEST_MISMATCH: "event_id_conflict",
+# The answer to each kind of refused request: HTTP status and error code.
+REFUSALS = {
+    Reason.SIGNATURE: (401, "unauthorized"),
+    Reason.HEADER: (401, "unauthorized"),
+    Reason.NOT_CONFIGURED: (401, "unauthorized"),
+    Reason.ADDRESS: (403, "forbidden"),
+    Reason.TOO_LARGE: (413, "body_too_large"),
+    Reason.MALFORMED: (400, "invalid_envelope"),
+    Reason.DIGEST_MISMATCH: (409, "event_id_conflict"),
 }
