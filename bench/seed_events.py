@@ -23,7 +23,7 @@ import django
 django.setup()
 
 from django.db import transaction
-from jodo_webhooks.processing import record_delivery
+from jodo_webhooks.recording import record_delivery
 
 from bodies import encode, envelope
 

@@ -8,8 +8,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from .maintenance import NOT_CLAIMED, format_counts
 from .models import InboundEvent, RejectedDelivery
-from .processing import NOT_CLAIMED, format_counts, process_event
+from .processing import process_event
 
 
 @admin.register(InboundEvent)

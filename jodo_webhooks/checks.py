@@ -57,6 +57,7 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[Error | 
                     id="jodo_webhooks.E004",
                 )
             )
+    messages += check_student_sync()
     if app_settings.any_authentication_configured:
         return messages
     if app_settings.ALLOW_UNAUTHENTICATED:
@@ -90,3 +91,18 @@ def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             )
         ]
     return []
+
+
+def check_student_sync() -> list[Error | Warning]:
+    """E007: the STUDENT_SYNC mapping must import and name fields its models have."""
+    from .student_sync import configured_sync  # imports models: only once apps are ready
+
+    try:
+        sync = configured_sync()
+        problems = sync.problems() if sync is not None else []
+    except (ImportError, TypeError, ValueError, LookupError) as exc:
+        problems = [str(exc)]
+    return [
+        Error(f"JODO_WEBHOOKS STUDENT_SYNC: {problem}", id="jodo_webhooks.E007")
+        for problem in problems
+    ]

@@ -29,6 +29,9 @@ DEFAULTS: dict[str, Any] = {
     "PROCESSING": "inline",
     # Newest refused requests kept for operators; older ones are deleted as new ones arrive.
     "REJECTED_DELIVERY_LIMIT": 1000,
+    # The ERP's student sync: a dotted path to a `jodo_webhooks.StudentSync` (or the object).
+    # Set, the app applies the student master-data events to the ERP's models itself.
+    "STUDENT_SYNC": None,
 }
 
 

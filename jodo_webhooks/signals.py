@@ -1,9 +1,108 @@
+"""The `event_received` signal, and which event types have receivers.
+
+`event_received` is sent once per processing attempt of a recorded event, inside the
+processing transaction, with the `InboundEvent` row locked.
+    sender: the InboundEvent class.
+    event: the InboundEvent being processed.
+    event_type: its `event` code, e.g. "masterdata.student.registered".
+
+Receivers registered with `@receiver(*event_types)` get only those types, and their
+registration is what decides the outcome: an event whose type has no registered receiver is
+`ignored`; one whose receivers all ran without raising is `processed`. Return values do not
+matter. A receiver raises `SkipEvent` to leave the event deliberately unapplied and any other
+exception to fail it; either way every receiver's work is rolled back.
+
+A plain `event_received.connect(...)` receiver still gets every event (for auditing, say), but
+does not make any type handled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
 from django.dispatch import Signal
 
-# Sent once per processing attempt of a recorded event, inside the processing transaction.
-# sender: the InboundEvent class. Arguments: event (the InboundEvent, locked for this attempt),
-# event_type (its `event` code, e.g. "masterdata.student.registered").
-# A receiver returns None for event types it does not handle and anything else when it applied
-# the event. It raises SkipEvent (jodo_webhooks.processing) to leave the event deliberately
-# unapplied, and any other exception to fail it; either way all receivers' work is rolled back.
 event_received = Signal()
+
+Receiver = TypeVar("Receiver", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    event_types: frozenset[str]
+    name: str
+    # Whether the registration counts right now (the built-in student sync counts only while
+    # the STUDENT_SYNC setting names a mapping).
+    active: Callable[[], bool] = lambda: True
+
+
+_registrations: dict[str, Registration] = {}
+
+
+def receiver(*event_types: str, dispatch_uid: str | None = None) -> Callable[[Receiver], Receiver]:
+    """Connect the decorated function to `event_received` for these event types only.
+
+        @jodo_webhooks.receiver(jodo_webhooks.STUDENT_REGISTERED)
+        def on_registered(sender, event, event_type, **kwargs): ...
+
+    `dispatch_uid` defaults to the function's dotted name, so importing a module twice does
+    not connect it twice.
+    """
+    if not event_types or not all(isinstance(t, str) and t for t in event_types):
+        raise TypeError("receiver() needs one or more event type strings.")
+
+    def decorator(func: Receiver) -> Receiver:
+        register(func, frozenset(event_types), dispatch_uid or dotted_name(func))
+        return func
+
+    return decorator
+
+
+def register(
+    func: Callable[..., Any],
+    event_types: frozenset[str],
+    dispatch_uid: str,
+    *,
+    active: Callable[[], bool] | None = None,
+) -> None:
+    def only_registered_types(sender: Any, event: Any, event_type: str, **kwargs: Any) -> None:
+        if event_type in event_types and (active is None or active()):
+            func(sender=sender, event=event, event_type=event_type, **kwargs)
+
+    event_received.connect(only_registered_types, weak=False, dispatch_uid=dispatch_uid)
+    _registrations[dispatch_uid] = Registration(
+        event_types, dotted_name(func), active or (lambda: True)
+    )
+
+
+def dotted_name(func: Callable[..., Any]) -> str:
+    qualname = getattr(func, "__qualname__", type(func).__qualname__)  # a callable object
+    return f"{func.__module__}.{qualname}"
+
+
+def disconnect(receiver_or_uid: Callable[..., Any] | str) -> bool:
+    """Undo a registration: by its dispatch_uid, or the function registered without one."""
+    dispatch_uid = (
+        receiver_or_uid if isinstance(receiver_or_uid, str) else dotted_name(receiver_or_uid)
+    )
+    _registrations.pop(dispatch_uid, None)
+    return event_received.disconnect(dispatch_uid=dispatch_uid)
+
+
+def receivers_by_event_type() -> dict[str, list[str]]:
+    """The registered receivers' names for each handled event type, as of now."""
+    handled: dict[str, list[str]] = {}
+    for registration in _registrations.values():
+        if registration.active():
+            for event_type in sorted(registration.event_types):
+                handled.setdefault(event_type, []).append(registration.name)
+    return handled
+
+
+def is_handled(event_type: str) -> bool:
+    return any(
+        event_type in registration.event_types and registration.active()
+        for registration in _registrations.values()
+    )

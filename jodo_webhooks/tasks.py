@@ -1,4 +1,4 @@
-"""The processing task for task mode (JODO_WEBHOOK_PROCESSING=task), run by any Tasks worker."""
+"""The processing task for task mode (PROCESSING = "task"), run by any Tasks worker."""
 
 try:
     from django.tasks import task  # Django 6.0+

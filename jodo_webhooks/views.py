@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -14,25 +13,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .conf import app_settings
+from .envelope import InvalidBody, parse_body, validate_envelope
 from .models import RejectedDelivery
-from .processing import (
-    Delivery,
-    process_after_delivery,
-    record_delivery,
-    record_rejected_delivery,
-)
+from .recording import Delivery, record_delivery
+from .rejections import record_rejected_delivery
+from .scheduling import process_after_delivery
 from .security import check_request, client_address, redacted_headers
-from .serializers import validate_envelope
 
 logger = logging.getLogger("jodo_webhooks")
 Reason = RejectedDelivery.Reason
 
 
 class BodyTooLarge(Exception):
-    pass
-
-
-class InvalidBody(ValueError):
     pass
 
 
@@ -48,21 +40,6 @@ def read_body(request: HttpRequest, limit: int) -> bytes:
     if len(body) > limit:
         raise BodyTooLarge
     return body
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def parse_body(body: bytes) -> tuple[str, Any]:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidBody(f"Body is not valid UTF-8 (byte {exc.start}).") from exc
-    try:
-        return text, json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidBody(f"Body is not valid JSON: {exc}") from exc
 
 
 def error(status: int, code: str, detail: str, **extra: Any) -> Response:

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from jodo_webhooks.signals import event_received
+from jodo_webhooks.signals import disconnect, event_received, register
 
 from .helpers import TEST_SECRET, signed_post
 
@@ -14,6 +14,7 @@ from .helpers import TEST_SECRET, signed_post
 @pytest.fixture(autouse=True)
 def jodo_settings(settings: Any) -> dict[str, Any]:
     """Every test starts from the same known configuration: one signing secret, nothing else."""
+    configured = getattr(settings, "JODO_WEBHOOKS", {})
     settings.JODO_WEBHOOKS = {
         "SECRETS": [TEST_SECRET],
         "HEADER_NAME": "",
@@ -23,6 +24,8 @@ def jodo_settings(settings: Any) -> dict[str, Any]:
         "MAX_BODY_BYTES": 1024 * 1024,
         "ALLOW_UNAUTHENTICATED": False,
         "MAX_EVENT_AGE_DAYS": 7,
+        # The project's student sync, if it has one (the reference ERP's, in erp_project).
+        "STUDENT_SYNC": configured.get("STUDENT_SYNC"),
     }
     return settings.JODO_WEBHOOKS
 
@@ -43,14 +46,20 @@ def deliver(client: Client) -> Callable[..., Any]:
 
 @pytest.fixture
 def connect_receiver() -> Iterator[Callable[..., Any]]:
-    """Connect receivers to event_received for one test; all are disconnected after it."""
-    connected: list[Callable[..., Any]] = []
+    """Register a receiver for `event_types` for one test, as `@jodo_webhooks.receiver` does;
+    with no event types, connect it to event_received plainly (every event, none handled).
+    All are disconnected after the test."""
+    uids: list[str] = []
 
-    def _connect(receiver: Callable[..., Any]) -> Callable[..., Any]:
-        event_received.connect(receiver, weak=False)
-        connected.append(receiver)
+    def _connect(receiver: Callable[..., Any], *event_types: str) -> Callable[..., Any]:
+        uid = f"test-receiver-{len(uids)}-{id(receiver)}"
+        if event_types:
+            register(receiver, frozenset(event_types), uid)
+        else:
+            event_received.connect(receiver, weak=False, dispatch_uid=uid)
+        uids.append(uid)
         return receiver
 
     yield _connect
-    for receiver in connected:
-        event_received.disconnect(receiver)
+    for uid in uids:
+        disconnect(uid)

@@ -25,7 +25,7 @@ def main(event_pk: int) -> None:
     django.setup()
 
     from jodo_webhooks.processing import process_event
-    from jodo_webhooks.signals import event_received
+    from jodo_webhooks.signals import register
     from students.models import Student
 
     def stall(sender: type, event: Any, event_type: str, **kwargs: Any) -> Any:
@@ -36,7 +36,7 @@ def main(event_pk: int) -> None:
         time.sleep(STALL_SECONDS)
         return True
 
-    event_received.connect(stall, weak=False)
+    register(stall, frozenset({EVENT_TYPE}), "tests.slow_worker.stall")
     print(f"process_event returned {process_event(event_pk)!r}", flush=True)
 
 

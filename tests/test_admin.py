@@ -30,7 +30,7 @@ def broken_receiver(connect_receiver) -> None:
             raise RuntimeError("cannot apply <this> event")
         return None
 
-    connect_receiver(receiver)
+    connect_receiver(receiver, "test.admin.broken")
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ def flaky(connect_receiver) -> dict[str, Any]:
             raise RuntimeError(f"receiver broke on {event.event_id}")
         return True
 
-    connect_receiver(receiver)
+    connect_receiver(receiver, "test.flaky")
     return state
 
 

@@ -54,7 +54,7 @@ def flaky(connect_receiver) -> dict[str, Any]:
             raise RuntimeError("still broken")
         return True
 
-    connect_receiver(receiver)
+    connect_receiver(receiver, "test.flaky", "test.other")
     return state
 
 
@@ -211,7 +211,7 @@ def connect_ok(connect_receiver) -> None:
     def receiver(sender: type, event: InboundEvent, event_type: str, **kwargs: Any) -> Any:
         return True if event_type == "test.ok" else None
 
-    connect_receiver(receiver)
+    connect_receiver(receiver, "test.ok")
 
 
 def test_reprocess_with_nothing_to_do():

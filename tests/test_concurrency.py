@@ -57,7 +57,7 @@ def counted_calls(connect_receiver) -> list[str]:
             calls.append(event.event_id)
         return True
 
-    connect_receiver(count)
+    connect_receiver(count, COUNTED)
     return calls
 
 

@@ -37,7 +37,7 @@ class CountingReceiver:
 
 @pytest.fixture
 def counting_receiver(connect_receiver) -> CountingReceiver:
-    return connect_receiver(CountingReceiver())
+    return connect_receiver(CountingReceiver(), EVENT_TYPE)
 
 
 def deliver_concurrently(raw: bytes, threads: int = THREADS) -> list[Any]:

@@ -12,8 +12,9 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from jodo_webhooks import SkipEvent
 from jodo_webhooks.models import InboundEvent
-from jodo_webhooks.processing import Delivery, SkipEvent, record_delivery
+from jodo_webhooks.recording import Delivery, record_delivery
 from students.models import Student
 
 from .factories import EnvelopeFactory, StudentFactory
@@ -47,7 +48,7 @@ class Receiver:
 
 @pytest.fixture
 def receiver(connect_receiver) -> Receiver:
-    return connect_receiver(Receiver())
+    return connect_receiver(Receiver(), FLAKY)
 
 
 def flaky_body(**overrides: Any) -> dict[str, Any]:

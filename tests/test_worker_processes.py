@@ -93,7 +93,7 @@ def test_a_worker_killed_mid_processing_leaves_the_event_for_reprocessing(connec
         Student.objects.create(identifier="REPROCESSED")
         return True
 
-    connect_receiver(apply_again)
+    connect_receiver(apply_again, EVENT_TYPE)
     out = StringIO()
     call_command("jodo_reprocess", "--pending", stdout=out, stderr=StringIO())
     assert "1 processed" in out.getvalue()

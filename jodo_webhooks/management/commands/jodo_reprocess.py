@@ -7,8 +7,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import get_current_timezone, is_naive, make_aware
 
+from jodo_webhooks.maintenance import format_counts, reprocess_events
 from jodo_webhooks.models import InboundEvent
-from jodo_webhooks.processing import RETRYABLE_STATUSES, format_counts, reprocess_events
+from jodo_webhooks.processing import RETRYABLE_STATUSES
 
 Status = InboundEvent.Status
 

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
 from jodo_webhooks.models import InboundEvent, RejectedDelivery
+from jodo_webhooks.signals import receivers_by_event_type
 
 Status = InboundEvent.Status
 
@@ -34,6 +35,13 @@ class Command(BaseCommand):
             by_status[status] += n
             out(f"  {event_type:<40} {status:<10} {n:>8}")
         out("Events by status: " + ", ".join(f"{s} {n}" for s, n in by_status.items()))
+
+        handled = receivers_by_event_type()
+        out("Event types with receivers (others are recorded as ignored):")
+        for event_type, names in sorted(handled.items()):
+            out(f"  {event_type:<40} {', '.join(names)}")
+        if not handled:
+            out("  none")
 
         last = InboundEvent.objects.order_by("-received_at").first()
         out(f"Last event received: {_describe(last) if last else 'none yet'}")

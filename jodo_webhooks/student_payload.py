@@ -1,8 +1,7 @@
-"""Jodo's contract as DRF serializers: the delivery envelope and the student master-data payload."""
+"""Jodo's student master-data payload: validation, and the typed `StudentData` it becomes."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,64 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from rest_framework import serializers
 
+from .envelope import StrictCharField, StrictIntegerField
+from .exceptions import InvalidPayload, UnsupportedVersion
+
 if TYPE_CHECKING:
     from .models import InboundEvent
 
-STUDENT_EVENT_TYPES = frozenset(
-    {
-        "masterdata.student.registered",
-        "masterdata.student.dropped",
-        "masterdata.student.activated",
-    }
-)
 SUPPORTED_VERSION = re.compile(r"1(\.\d+)*")
-
-
-class StrictCharField(serializers.CharField):
-    """A CharField that refuses numbers instead of turning them into strings."""
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """An IntegerField that only takes JSON integers: no strings, floats or booleans."""
-
-    default_error_messages = {"invalid": "A JSON integer is required."}
-
-    def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class EnvelopeSerializer(serializers.Serializer):
-    """The fields every Jodo delivery carries; unknown extra fields are allowed and kept."""
-
-    event_id = StrictCharField(max_length=255, trim_whitespace=False)
-    event = StrictCharField(max_length=100, trim_whitespace=False)
-    # Unix seconds; bounded so that it converts to a datetime on every database.
-    timestamp = StrictIntegerField(min_value=0, max_value=253402300799)
-    version = StrictCharField(max_length=20, allow_blank=True, trim_whitespace=False)
-    payload = serializers.DictField()
-
-    def validate_payload(self, payload: dict[str, Any]) -> dict[str, Any]:
-        # JSON allows \u0000, but PostgreSQL cannot store it: refuse it on every database.
-        if _contains_nul(payload):
-            raise serializers.ValidationError("Null characters are not allowed.")
-        return payload
-
-
-def _contains_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any("\x00" in key or _contains_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(item) for item in value)
-    return False
 
 
 class GradeSerializer(serializers.Serializer):
@@ -112,18 +60,6 @@ class StudentPayloadSerializer(serializers.Serializer):
     student = StudentSerializer()
 
 
-class InvalidPayload(ValueError):
-    """The event's payload breaks Jodo's contract; `errors` holds DRF's field errors."""
-
-    def __init__(self, errors: Any) -> None:
-        self.errors = errors
-        super().__init__(f"Invalid payload: {json.dumps(errors, sort_keys=True)}")
-
-
-class UnsupportedVersion(ValueError):
-    pass
-
-
 @dataclass(frozen=True, slots=True)
 class StudentData:
     """A validated student master-data event, ready for an ERP to apply."""
@@ -145,19 +81,8 @@ class StudentData:
     notes: dict[str, str] | None
 
 
-# DRF deep-copies a serializer's whole field tree whenever one is instantiated, while validating
-# keeps no state on the instance: one shared instance per process validates ~5x faster.
-_ENVELOPE = EnvelopeSerializer()
+# Shared, as the envelope's is: instantiating a serializer deep-copies its field tree.
 _STUDENT_PAYLOAD = StudentPayloadSerializer()
-
-
-def validate_envelope(data: Any) -> dict[str, Any]:
-    """The validated envelope; raises serializers.ValidationError whose detail maps fields to
-    errors."""
-    if not isinstance(data, dict):
-        message = _ENVELOPE.error_messages["invalid"].format(datatype=type(data).__name__)
-        raise serializers.ValidationError({"non_field_errors": [message]})
-    return _ENVELOPE.run_validation(data)
 
 
 def parse_student_event(event: InboundEvent) -> StudentData:

@@ -1,0 +1,33 @@
+"""Exceptions an ERP's receivers raise or catch. All are part of the public API."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class SkipEvent(Exception):
+    """Raised by a receiver to leave an event deliberately unapplied (e.g. stale).
+
+    The event is marked `skipped` with `reason`; every receiver's work is rolled back.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class InvalidPayload(ValueError):
+    """The event's payload breaks Jodo's contract; `errors` holds DRF's field errors."""
+
+    def __init__(self, errors: Any) -> None:
+        self.errors = errors
+        super().__init__(f"Invalid payload: {json.dumps(errors, sort_keys=True)}")
+
+
+class UnsupportedVersion(ValueError):
+    """The event's `version` is not one this app understands (1.x); reprocess after upgrading."""
+
+
+class StudentConflict(Exception):
+    """The event's ids point at student records that cannot be reconciled; nothing is changed."""
