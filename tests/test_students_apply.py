@@ -342,7 +342,9 @@ def test_failed_event_is_reprocessed_once_its_version_is_supported(deliver, monk
     assert "Unsupported version" in event.last_error
 
     # The receiver is upgraded to understand 2.x.
-    monkeypatch.setattr("jodo_webhooks.student_payload.SUPPORTED_VERSION", re.compile(r"[12](\.\d+)*"))
+    monkeypatch.setattr(
+        "jodo_webhooks.student_payload.SUPPORTED_VERSION", re.compile(r"[12](\.\d+)*")
+    )
     assert process_event(event.pk) == "processed"
 
     event.refresh_from_db()
