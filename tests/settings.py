@@ -1,0 +1,24 @@
+"""Settings for the reference ERP's test suite: erp_project's, plus what only tests need.
+
+- `tests.pupils`, a second ERP with other model and field names, to run the student sync's
+  behaviour tests against a mapping other than the reference ERP's.
+- On PostgreSQL and MariaDB, a `replica` alias: the same test database through a read-only
+  session, so that a primary/replica router shows any read or lock that should be a write.
+"""
+
+from erp_project.settings import *  # noqa: F403
+from erp_project.settings import DATABASES, INSTALLED_APPS
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.pupils"]
+
+READ_ONLY_SESSION = {
+    "django.db.backends.postgresql": {"options": "-c default_transaction_read_only=on"},
+    "django.db.backends.mysql": {"init_command": "SET SESSION TRANSACTION READ ONLY"},
+}
+_primary = DATABASES["default"]
+if _primary["ENGINE"] in READ_ONLY_SESSION:
+    DATABASES["replica"] = {
+        **_primary,
+        "OPTIONS": {**_primary.get("OPTIONS", {}), **READ_ONLY_SESSION[_primary["ENGINE"]]},
+        "TEST": {"MIRROR": "default"},
+    }
