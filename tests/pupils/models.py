@@ -19,6 +19,9 @@ class Pupil(models.Model):
     # Set by the mapping's before_save hook: something a field mapping cannot express.
     display_name = models.CharField(max_length=300, blank=True)
 
+    def __str__(self) -> str:
+        return self.admission_no
+
 
 class PupilTag(models.Model):
     pupil = models.ForeignKey(Pupil, on_delete=models.CASCADE, related_name="tags")
@@ -27,3 +30,6 @@ class PupilTag(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["pupil", "label"], name="pupil_tag_label")]
+
+    def __str__(self) -> str:
+        return f"{self.label}={self.text}"
