@@ -9,6 +9,8 @@ from django.core.checks import ERROR, WARNING, run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
+from jodo_webhooks import StudentSync
+
 
 def jodo_messages(*, deploy: bool = False) -> dict[str, object]:
     messages = run_checks(include_deployment_checks=deploy)
@@ -145,3 +147,36 @@ def test_deploy_check_passes_for_a_configured_production_receiver(settings):
 def test_a_maximum_event_age_of_none_is_valid(jodo_settings):
     jodo_settings["MAX_EVENT_AGE_DAYS"] = None
     assert "jodo_webhooks.E004" not in jodo_messages()
+
+
+@pytest.mark.parametrize(
+    ("student_sync", "problem"),
+    [
+        ("students.jodo.NO_SUCH_SYNC", "NO_SUCH_SYNC"),
+        ("students.models.Student", "is not a StudentSync"),
+        (
+            StudentSync(
+                model="students.Student",
+                jodo_student_id="jodo_id",
+                identifier="grade_code",
+                jodo_updated_at="jodo_updated_at",
+            ),
+            "Student has no field 'jodo_id'.",
+        ),
+        (
+            StudentSync(
+                model="students.Student",
+                jodo_student_id="jodo_student_id",
+                identifier="grade_code",
+                jodo_updated_at="jodo_updated_at",
+            ),
+            "Student.grade_code must be unique.",
+        ),
+    ],
+)
+def test_a_student_sync_that_cannot_work_is_e007(jodo_settings, student_sync, problem):
+    jodo_settings["STUDENT_SYNC"] = student_sync
+    assert set(jodo_messages()) == {"jodo_webhooks.E007"}
+    errors = [m for m in run_checks() if m.id == "jodo_webhooks.E007"]
+    assert {m.level for m in errors} == {ERROR}
+    assert any(problem in m.msg for m in errors), [m.msg for m in errors]

@@ -1,0 +1,108 @@
+"""The receiver contract: registrations, not return values, decide an event's outcome."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+import jodo_webhooks
+from jodo_webhooks import SkipEvent
+
+from .factories import EnvelopeFactory
+from .students_support import deliver_event
+
+pytestmark = pytest.mark.django_db
+
+PAYMENT_ADDED = "direct.payment.added"
+PAYMENT_UPDATED = "direct.payment.updated"
+
+
+@pytest.fixture
+def registered() -> Any:
+    """Receivers registered with the public decorator during one test, disconnected after it."""
+    calls: list[tuple[str, str]] = []
+
+    @jodo_webhooks.receiver(PAYMENT_ADDED, PAYMENT_UPDATED)
+    def on_payment(sender: type, event: Any, event_type: str, **kwargs: Any) -> None:
+        calls.append((event_type, event.event_id))
+        if event.payload.get("skip"):
+            raise SkipEvent("already paid by hand")
+        if event.payload.get("broken"):
+            raise ValueError("cannot apply this payment")
+        # No return value: the registration alone makes the event processed.
+
+    yield calls
+    assert jodo_webhooks.disconnect(on_payment)
+
+
+def payment(event_type: str = PAYMENT_ADDED, **payload: Any) -> dict[str, Any]:
+    return EnvelopeFactory(event=event_type, payload={"amount": 1250, **payload})
+
+
+def test_a_receiver_that_returns_nothing_gets_its_events_processed(deliver, registered):
+    added, updated = payment(), payment(PAYMENT_UPDATED)
+    for body in (added, updated):
+        event = deliver_event(deliver, body)
+        assert (event.status, event.status_reason) == ("processed", "")
+    assert registered == [
+        (PAYMENT_ADDED, added["event_id"]),
+        (PAYMENT_UPDATED, updated["event_id"]),
+    ]
+
+
+def test_a_type_without_a_registered_receiver_is_ignored_and_not_passed_to_it(deliver, registered):
+    event = deliver_event(deliver, payment("direct.payment.cancelled"))
+    assert event.status == "ignored"
+    assert event.status_reason == "no receiver handles direct.payment.cancelled"
+    assert registered == []
+
+
+def test_a_plain_signal_receiver_sees_every_event_but_makes_no_type_handled(
+    deliver, connect_receiver
+):
+    seen: list[str] = []
+    connect_receiver(lambda sender, event, **kwargs: seen.append(event.event_type) or True)
+    event = deliver_event(deliver, payment())
+    assert event.status == "ignored"  # returning True no longer means "handled"
+    assert seen == [PAYMENT_ADDED]
+
+
+def test_skip_event_and_exceptions_decide_skipped_and_failed(deliver, registered):
+    skipped = deliver_event(deliver, payment(skip=True))
+    assert (skipped.status, skipped.status_reason) == ("skipped", "already paid by hand")
+    failed = deliver_event(deliver, payment(broken=True))
+    assert failed.status == "failed"
+    assert failed.last_error == "ValueError: cannot apply this payment"
+
+
+def test_disconnected_receivers_no_longer_handle_their_types(deliver):
+    @jodo_webhooks.receiver(PAYMENT_ADDED, dispatch_uid="test-payment-receiver")
+    def on_payment(sender: type, event: Any, **kwargs: Any) -> None:
+        raise AssertionError("disconnected")
+
+    assert jodo_webhooks.disconnect("test-payment-receiver")
+    assert deliver_event(deliver, payment()).status == "ignored"
+
+
+def test_a_receiver_needs_event_types():
+    with pytest.raises(TypeError, match="event type"):
+        jodo_webhooks.receiver()
+
+
+def test_jodo_status_lists_the_event_types_that_have_receivers(registered):
+    out = StringIO()
+    call_command("jodo_status", stdout=out)
+    listing = out.getvalue().split("Event types with receivers")[1]
+    assert f"{PAYMENT_ADDED}" in listing
+    assert "tests.test_receivers.registered.<locals>.on_payment" in listing
+    # The reference ERP's student sync, named by STUDENT_SYNC, handles the student events.
+    for event_type in jodo_webhooks.STUDENT_EVENT_TYPES:
+        assert f"{event_type:<40} jodo_webhooks.student_sync.apply_configured_sync" in listing
+
+
+def test_the_student_events_are_ignored_without_a_student_sync(deliver, settings):
+    settings.JODO_WEBHOOKS = {**settings.JODO_WEBHOOKS, "STUDENT_SYNC": None}
+    assert deliver_event(deliver, EnvelopeFactory()).status == "ignored"
