@@ -54,7 +54,7 @@ def process_event(event_pk: int, *, force: bool = False) -> str | None:
     lost unique-key race is retried from the start (claim included) a few times before it
     counts as a failure; inside a caller's transaction it fails at once.
     """
-    claimable = list(Status) if force else list(RETRYABLE_STATUSES)
+    claimable: list[str] = list(Status) if force else list(RETRYABLE_STATUSES)
     db = router.db_for_write(InboundEvent)
     # Inside a caller's transaction an error has broken that too: no retry then.
     attempts = PROCESSING_ATTEMPTS if transaction.get_autocommit(using=db) else 1

@@ -127,7 +127,7 @@ def _has_field(model: type[models.Model], name: str) -> bool:
 def _unique_together(model: type[models.Model], names: set[str]) -> bool:
     """Whether the database guarantees these fields' values are unique together."""
     opts = model._meta
-    if len(names) == 1 and opts.get_field(next(iter(names))).unique:
+    if len(names) == 1 and getattr(opts.get_field(next(iter(names))), "unique", False):
         return True
     unique_sets = [set(fields) for fields in opts.unique_together]
     unique_sets += [set(constraint.fields) for constraint in opts.total_unique_constraints]
@@ -172,7 +172,7 @@ class StudentSync:
             for name in self.fields
             if name not in PROFILE_FIELDS
         ]
-        named = [self.jodo_student_id, self.identifier, self.jodo_updated_at]
+        named: list[str | None] = [self.jodo_student_id, self.identifier, self.jodo_updated_at]
         named += [self.custom_identifier, self.status.field if self.status else None]
         for name in [*named, *self.fields.values()]:
             if name and not _has_field(model, name):

@@ -3,7 +3,7 @@
 try:
     from django.tasks import task  # Django 6.0+
 except ImportError:  # Django 5.2: the django-tasks backport
-    from django_tasks import task
+    from django_tasks import task  # type: ignore[no-redef]
 
 from .processing import process_event
 
