@@ -19,21 +19,6 @@ from typing import Any
 from students.models import Student, StudentNote
 from tests.pupils.models import Pupil, PupilTag
 
-# The Jodo profile fields every test ERP stores; the reference ERP stores the contact number too.
-JODO_FIELDS = (
-    "identifier",
-    "custom_identifier",
-    "jodo_student_id",
-    "status",
-    "jodo_updated_at",
-    "collector_code",
-    "grade_code",
-    "grade_name",
-    "academic_year_start",
-    "academic_year_end",
-    "primary_contact_email",
-)
-
 
 class ReferenceErp:
     name = "students"
