@@ -63,11 +63,10 @@ GUNICORN = str(Path(PYTHON).parent / "gunicorn")
 EVENTS = "jodo_webhooks_inboundevent"
 STUDENTS = "students_student"
 NOTES = "students_studentnote"
-SCENARIOS = ["queries", "inline", "dupes", "task", "reprocess", "rss", "profile"]
+SCENARIOS = ["inline", "dupes", "task", "reprocess", "rss", "profile"]
 TARGETS = {
     "inline_ratio": 0.6,
     "task_ratio": 0.9,
-    "queries_new_student": 10,
     "p99_ratio": 2.0,
 }
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -1045,53 +1044,6 @@ class Harness:
         finally:
             db.close()
 
-    # -- queries per event ---------------------------------------------------------------------
-
-    def scenario_queries(self, result: ScenarioResult) -> None:
-        db = self.new_database(result.name)
-        try:
-            outputs = {}
-            for receiver, flags in (("project", []), ("reference", ["--reference"])):
-                outputs[receiver] = self.bench_script(
-                    "count_queries.py", *flags, f"--tag={self.short}q", env=self.env(db)
-                )
-            (self.out / "queries.json").write_text(json.dumps(outputs, indent=2))
-            for receiver, cases in outputs.items():
-                for case, data in cases.items():
-                    result.rounds.append(
-                        {
-                            "receiver": receiver,
-                            "case": case,
-                            "status": data["status"],
-                            "queries": data["queries"],
-                            "without_transaction_control": data[
-                                "queries_excluding_transaction_control"
-                            ],
-                        }
-                    )
-                    result.check(
-                        f"{receiver}: {case}: answered 2xx / processed",
-                        data["status"] in (200, 201, 202, "processed"),
-                        str(data["status"]),
-                    )
-            project = outputs["project"]
-            one = project["new student, 1 notes"]["queries"]
-            fifty = project["new student, 50 notes"]["queries"]
-            bare = [
-                project[f"new student, {n} notes"]["queries_excluding_transaction_control"]
-                for n in (1, 50)
-            ]
-            result.summary.update(
-                {
-                    "new_student_1_note": one,
-                    "new_student_50_notes": fifty,
-                    "new_student_without_transaction_control": bare,
-                    "sql_new_student_3_notes": project["new student, 3 notes"]["sql"],
-                }
-            )
-        finally:
-            db.close()
-
     # -- RSS over a long run -------------------------------------------------------------------
 
     def scenario_rss(self, result: ScenarioResult) -> None:
@@ -1220,7 +1172,6 @@ class Harness:
     # -- driver ----------------------------------------------------------------------------------
 
     TITLES = {
-        "queries": "SQL queries per delivery",
         "inline": "Inline mode: record and apply in the request",
         "dupes": "Inline mode, {share}% duplicate deliveries",
         "task": "Task mode: record and enqueue (ingest), worker drain rate",
@@ -1273,7 +1224,7 @@ class Harness:
         def add(what: str, value: Any, target: str, met: bool | None) -> None:
             out.append({"target": what, "measured": value, "goal": target, "met": met})
 
-        inline, task, queries, rss = (self.by_name(n) for n in ("inline", "task", "queries", "rss"))
+        inline, task, rss = (self.by_name(n) for n in ("inline", "task", "rss"))
         for label, result, ratio_target in (
             ("inline", inline, "inline_ratio"),
             ("task-mode ingest", task, "task_ratio"),
@@ -1290,18 +1241,6 @@ class Harness:
                 p99,
                 f"<= {p99_goal}x",
                 p99 is not None and p99 <= p99_goal,
-            )
-        if queries and "new_student_1_note" in queries.summary:
-            one, fifty = (
-                queries.summary["new_student_1_note"],
-                queries.summary["new_student_50_notes"],
-            )
-            bare = queries.summary["new_student_without_transaction_control"]
-            add(
-                "SQL statements per event, new student (1 / 50 notes)",
-                f"{one} / {fifty} ({bare[0]} / {bare[1]} without BEGIN/COMMIT/SAVEPOINT)",
-                f"<= {TARGETS['queries_new_student']}, equal",
-                one <= TARGETS["queries_new_student"] and one == fifty,
             )
         if rss and "stable" in rss.summary and not self.args.smoke:
             add(
@@ -1502,21 +1441,6 @@ class Harness:
                         for r in s["rounds"]
                     ],
                 )
-            if s["name"] == "queries" and s["rounds"]:
-                lines += md_table(
-                    ["receiver", "case", "statements (all)", "without BEGIN/COMMIT/SAVEPOINT"],
-                    [
-                        [r["receiver"], r["case"], r["queries"], r["without_transaction_control"]]
-                        for r in s["rounds"]
-                    ],
-                )
-                if summary.get("sql_new_student_3_notes"):
-                    lines += ["Queries of a new student with 3 notes (project, inline):", ""]
-                    lines += [
-                        f"{i}. `{sql[:160]}{'…' if len(sql) > 160 else ''}`"
-                        for i, sql in enumerate(summary["sql_new_student_3_notes"], 1)
-                    ]
-                    lines.append("")
             if s["name"] == "rss" and summary.get("quarters"):
                 lines += [
                     f"{summary['events']:,} events over {summary['seconds']}s; worker pids "
