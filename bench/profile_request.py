@@ -40,7 +40,7 @@ else:
 
 from pyinstrument import Profiler
 
-from bodies import encode, envelope, sign
+from load import encode, envelope, sign
 
 if args.reference:
     from reference.wsgi import application

@@ -23,9 +23,13 @@ import django
 django.setup()
 
 from django.db import transaction
-from jodo_webhooks.processing import record_delivery
 
-from bodies import encode, envelope
+try:
+    from jodo_webhooks.recording import record_delivery
+except ImportError:  # before the app's modules were split
+    from jodo_webhooks.processing import record_delivery
+
+from load import encode, envelope
 
 
 def main() -> None:
