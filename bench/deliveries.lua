@@ -1,4 +1,4 @@
--- wrk script for bench/run.py: POSTs pre-signed Jodo deliveries, each body at most once.
+-- wrk script for bench/load.py: POSTs pre-signed Jodo deliveries, each body at most once.
 --
 -- BENCH_DIR (environment) holds one file per wrk thread, bodies.<thread id>, one delivery a
 -- line: "<lower-case hex X-Jodo-Signature> <JSON body>". Thread N sends the lines of its file in
@@ -83,13 +83,12 @@ local function status_string(t)
 end
 
 function done(summary, latency, requests)
-   local total_ok, total_non2xx, total_exhausted, sent = 0, 0, 0, 0
+   local total = { ok = 0, non2xx = 0, exhausted = 0 }
    local status_parts = {}
    for _, thread in ipairs(threads) do
-      total_ok = total_ok + (thread:get("ok") or 0)
-      total_non2xx = total_non2xx + (thread:get("non2xx") or 0)
-      total_exhausted = total_exhausted + (thread:get("exhausted") or 0)
-      sent = sent + (thread:get("position") or 0)
+      for key in pairs(total) do
+         total[key] = total[key] + (thread:get(key) or 0)
+      end
       local s = status_string(thread:get("statuses") or {})
       if s ~= "" then
          status_parts[#status_parts + 1] = s
@@ -98,24 +97,17 @@ function done(summary, latency, requests)
    local fields = {
       string.format('"duration_us":%d', summary.duration),
       string.format('"requests":%d', summary.requests),
-      string.format('"bytes":%d', summary.bytes),
-      string.format('"errors_connect":%d', summary.errors.connect),
-      string.format('"errors_read":%d', summary.errors.read),
-      string.format('"errors_write":%d', summary.errors.write),
-      string.format('"errors_status":%d', summary.errors.status),
-      string.format('"errors_timeout":%d', summary.errors.timeout),
-      string.format('"ok":%d', total_ok),
-      string.format('"non2xx":%d', total_non2xx),
-      string.format('"exhausted":%d', total_exhausted),
-      string.format('"distinct_bodies_sent":%d', sent),
       string.format('"statuses":"%s"', table.concat(status_parts, ",")),
-      string.format('"latency_min_us":%d', latency.min),
       string.format('"latency_max_us":%d', latency.max),
-      string.format('"latency_mean_us":%.1f', latency.mean),
-      string.format('"latency_stdev_us":%.1f', latency.stdev),
    }
-   for _, p in ipairs({ 50, 75, 90, 95, 99, 99.9 }) do
-      fields[#fields + 1] = string.format('"latency_p%s_us":%d', tostring(p), latency:percentile(p))
+   for key, n in pairs(total) do
+      fields[#fields + 1] = string.format('"%s":%d', key, n)
+   end
+   for _, kind in ipairs({ "connect", "read", "write", "timeout" }) do
+      fields[#fields + 1] = string.format('"errors_%s":%d', kind, summary.errors[kind])
+   end
+   for _, p in ipairs({ 50, 95, 99 }) do
+      fields[#fields + 1] = string.format('"latency_p%d_us":%d', p, latency:percentile(p))
    end
    io.write("BENCH_JSON {" .. table.concat(fields, ",") .. "}\n")
 end

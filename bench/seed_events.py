@@ -25,7 +25,7 @@ django.setup()
 from django.db import transaction
 from jodo_webhooks.recording import record_delivery
 
-from bodies import encode, envelope
+from load import encode, envelope
 
 
 def main() -> None:

@@ -299,8 +299,9 @@ class StudentSync:
         """Make the student's Jodo notes exactly `notes`; ERP-owned notes with other keys stay.
 
         Two statements whatever the number of notes: one DELETE (none for a new student) and
-        one upsert (which SQLite splits into batches past a few hundred notes). A key the student already has takes Jodo's value and becomes Jodo's; even
-        a new student can have one, added by an ERP hook on save.
+        one upsert (which SQLite splits into batches past a few hundred notes). A key the
+        student already has takes Jodo's value and becomes Jodo's; even a new student can have
+        one, added by an ERP hook on save.
         """
         spec = self.notes
         assert spec is not None
