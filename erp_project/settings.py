@@ -36,6 +36,9 @@ TASKS = {"default": {"BACKEND": env("TASKS_BACKEND", default="django_tasks_db.Da
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves `collectstatic`'s output (the admin's CSS and JS) under gunicorn; runserver with
+    # DEBUG on serves static files itself.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
