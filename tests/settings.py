@@ -1,5 +1,7 @@
 """Settings for the reference ERP's test suite: erp_project's, plus what only tests need.
 
+- `tests.receiver_app`, the tiny receiver app of the app's own tests (tests/app), which run here
+  too and on their own under `tests.app_settings`.
 - `tests.pupils`, a second ERP with other model and field names, to run the student sync's
   behaviour tests against a mapping other than the reference ERP's.
 - On PostgreSQL and MariaDB, a `replica` alias: the same test database through a read-only
@@ -9,7 +11,7 @@
 from erp_project.settings import *  # noqa: F403
 from erp_project.settings import DATABASES, INSTALLED_APPS
 
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.pupils"]
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.receiver_app", "tests.pupils"]
 
 READ_ONLY_SESSION = {
     "django.db.backends.postgresql": {"options": "-c default_transaction_read_only=on"},
