@@ -1,0 +1,99 @@
+"""With 20,000 events the changelist, its filters and its searches stay fast: indexed, a fixed
+number of queries, no bulky column read. Times are printed (`-s`); the bound asserted is loose,
+since CI machines are shared, and the README records what was measured."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from jodo_webhooks.models import InboundEvent
+from students.models import Student
+
+pytestmark = pytest.mark.django_db
+
+Status = InboundEvent.Status
+CHANGELIST = reverse("admin:jodo_webhooks_inboundevent_changelist")
+EVENTS = 20_000
+TYPES = ["masterdata.student.registered", "masterdata.student.dropped", "direct.payment.added"]
+# Every 20th event failed, the rest spread over the final statuses.
+STATUSES = [Status.FAILED] + [Status.PROCESSED] * 16 + [Status.SKIPPED, Status.IGNORED] * 2
+BOUND_SECONDS = 1.0  # "tens of milliseconds" measured; this only catches a full scan gone wild
+
+
+@pytest.fixture
+def many_events() -> list[InboundEvent]:
+    now = timezone.now()
+    body = '{"event": "masterdata.student.registered", "payload": {}}' + " " * 500
+    events = [
+        InboundEvent(
+            event_id=str(uuid.uuid4()),
+            event_type=TYPES[n % len(TYPES)],
+            version="1.0",
+            occurred_at=now - timedelta(minutes=n),
+            received_at=now - timedelta(minutes=n),
+            last_delivered_at=now - timedelta(minutes=n),
+            jodo_student_id=f"J-{n % 5000}",
+            student_identifier=f"{100000 + n % 5000}",
+            payload={"jodo_student_id": f"J-{n % 5000}", "student": {"identifier": str(n)}},
+            raw_body=body,
+            payload_digest="0" * 64,
+            status=STATUSES[n % len(STATUSES)],
+            last_error="RuntimeError: broken" if n % 20 == 0 else "",
+            last_error_traceback="Traceback ...\n" * 40 if n % 20 == 0 else "",
+        )
+        for n in range(EVENTS)
+    ]
+    created = InboundEvent.objects.bulk_create(events, batch_size=1000)
+    Student.objects.bulk_create(
+        Student(identifier=f"{100000 + n}", jodo_student_id=f"J-{n}") for n in range(5000)
+    )
+    table = connection.ops.quote_name(InboundEvent._meta.db_table)
+    with connection.cursor() as cursor:  # fresh statistics, as autovacuum would gather
+        cursor.execute(f"ANALYZE TABLE {table}" if connection.vendor == "mysql" else "ANALYZE")
+    return created
+
+
+def timed(client: Any, query: dict[str, str]) -> tuple[float, int, int]:
+    client.get(CHANGELIST, query)  # warm caches (templates, query plans)
+    best = float("inf")
+    for _ in range(3):
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            response = client.get(CHANGELIST, query)
+            best = min(best, time.perf_counter() - started)
+        assert response.status_code == 200
+        assert "e" not in response.wsgi_request.GET, "the admin refused the query"
+    return best, len(queries), len(response.context["cl"].result_list)
+
+
+def test_changelist_filters_and_searches_with_20000_events(admin_client, many_events):
+    sample = many_events[12345]
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    cases = {
+        "list": {},
+        "failed": {"status__exact": "failed"},
+        "type": {"event_type": "direct.payment.added"},
+        "today": {"received_at__gte": str(midnight)},
+        "event id prefix": {"q": sample.event_id[:8]},
+        "jodo id": {"q": sample.jodo_student_id},
+        "identifier": {"q": sample.student_identifier},
+        "student filter": {"jodo_student_id": sample.jodo_student_id},
+        "failed, page 5": {"status__exact": "failed", "p": "5"},
+    }
+    results = {name: timed(admin_client, query) for name, query in cases.items()}
+    print()
+    for name, (seconds, queries, rows) in results.items():
+        print(f"  {name:<16} {seconds * 1000:7.1f} ms  {queries} queries  {rows} rows")
+    for name, (seconds, queries, rows) in results.items():
+        assert queries <= 6, name
+        assert rows > 0, name
+        assert seconds < BOUND_SECONDS, name
