@@ -111,7 +111,7 @@ def test_search_by_student_ids(admin_client, term, expected):
     assert {name for name, event in events.items() if event in found} == expected
 
 
-def test_search_by_event_id_prefix_is_case_sensitive_and_anchored(admin_client):
+def test_search_by_event_id_prefix_is_anchored(admin_client):
     wanted = InboundEventFactory(event_id="abcdef12-0000-4000-8000-000000000001")
     InboundEventFactory(event_id="00abcdef-0000-4000-8000-000000000002")
     assert admin_listed(admin_client, CHANGELIST, q="abcdef12") == [wanted]

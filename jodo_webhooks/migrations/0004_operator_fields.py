@@ -2,23 +2,6 @@
 
 from django.db import migrations, models
 
-# PostgreSQL can serve `event_id LIKE 'abc%'` (the admin's prefix search) from a btree index
-# only with the pattern operator class, unless the column's collation is C. The other
-# databases need no second index on event_id, so this one is not in the model's Meta.
-PREFIX_INDEX = models.Index(
-    fields=["event_id"], name="jodo_event_id_prefix", opclasses=["varchar_pattern_ops"]
-)
-
-
-def add_prefix_index(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.add_index(apps.get_model("jodo_webhooks", "InboundEvent"), PREFIX_INDEX)
-
-
-def remove_prefix_index(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.remove_index(apps.get_model("jodo_webhooks", "InboundEvent"), PREFIX_INDEX)
-
 
 def fill_student_identifier(apps, schema_editor):
     """Events recorded before this migration become searchable by the school's identifier."""
@@ -52,7 +35,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='inboundevent',
             name='student_identifier',
-            field=models.CharField(blank=True, db_index=True, max_length=255),
+            field=models.CharField(blank=True, max_length=255),
         ),
         migrations.AddField(
             model_name='rejecteddelivery',
@@ -65,5 +48,9 @@ class Migration(migrations.Migration):
             field=models.CharField(choices=[('received', 'Received'), ('processed', 'Processed'), ('failed', 'Failed'), ('skipped', 'Skipped'), ('ignored', 'Ignored'), ('dismissed', 'Dismissed')], default='received', max_length=20),
         ),
         migrations.RunPython(fill_student_identifier, migrations.RunPython.noop, elidable=True),
-        migrations.RunPython(add_prefix_index, remove_prefix_index),
+        # Indexed once filled: one index build instead of an index update per row.
+        migrations.AddIndex(
+            model_name='inboundevent',
+            index=models.Index(fields=['student_identifier'], name='jodo_event_student_identifier'),
+        ),
     ]
