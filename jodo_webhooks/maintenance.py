@@ -37,8 +37,12 @@ def reprocess_events(
 
 
 def prunable_events(cutoff: datetime, *, include_failed: bool = False) -> QuerySet[InboundEvent]:
-    """Settled events received before `cutoff`; `received` ones are never pruned."""
-    statuses = [Status.PROCESSED, Status.SKIPPED, Status.IGNORED]
+    """Settled events received before `cutoff`; `received` ones are never pruned.
+
+    Dismissed events are settled: an operator acknowledged them, and the admin log keeps who
+    and why after the row is gone.
+    """
+    statuses = [Status.PROCESSED, Status.SKIPPED, Status.IGNORED, Status.DISMISSED]
     if include_failed:
         statuses.append(Status.FAILED)
     return InboundEvent.objects.filter(received_at__lt=cutoff, status__in=statuses)

@@ -13,6 +13,9 @@ class InboundEvent(models.Model):
         FAILED = "failed", "Failed"  # a receiver raised; see last_error
         SKIPPED = "skipped", "Skipped"  # deliberately not applied; see status_reason
         IGNORED = "ignored", "Ignored"  # no receiver handles this event type
+        # A failure an operator acknowledged (it can never succeed): no longer counted as
+        # one, still reprocessable on request. Who and why are in the admin log.
+        DISMISSED = "dismissed", "Dismissed"
 
     event_id = models.CharField(max_length=255, unique=True)
     event_type = models.CharField(max_length=100, db_index=True)
@@ -20,6 +23,8 @@ class InboundEvent(models.Model):
     occurred_at = models.DateTimeField(help_text="Jodo's `timestamp`: when the event originated.")
     # Jodo's id of the student the event is about, when the payload names one (admin search).
     jodo_student_id = models.CharField(max_length=255, blank=True, db_index=True)
+    # The school's own identifier of that student (`payload.student.identifier`), for search.
+    student_identifier = models.CharField(max_length=255, blank=True)
     payload = models.JSONField()
     raw_body = models.TextField(help_text="The request body exactly as received.")
     payload_digest = models.CharField(
@@ -45,9 +50,15 @@ class InboundEvent(models.Model):
     class Meta:
         ordering = ["-received_at"]
         indexes = [
-            models.Index(fields=["status", "received_at"], name="jodo_event_status_received")
+            models.Index(fields=["status", "received_at"], name="jodo_event_status_received"),
+            # Exact search only: unlike db_index, no second (pattern-ops) index on PostgreSQL.
+            # The admin's event id prefix search uses the one Django adds for event_id.
+            models.Index(fields=["student_identifier"], name="jodo_event_student_identifier"),
         ]
-        permissions = [("reprocess_inboundevent", "Can reprocess inbound events")]
+        permissions = [
+            ("reprocess_inboundevent", "Can reprocess inbound events"),
+            ("dismiss_inboundevent", "Can dismiss failed inbound events"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
@@ -75,6 +86,9 @@ class RejectedDelivery(models.Model):
     event_id = models.CharField(max_length=255, blank=True)
     headers = models.JSONField(default=dict, help_text="Request headers, secrets removed.")
     body_prefix = models.TextField(blank=True, help_text="At most the first 4 KiB of the body.")
+    hint = models.TextField(
+        blank=True, help_text="What helps find the cause (e.g. a wrong secret), never a secret."
+    )
 
     class Meta:
         ordering = ["-received_at"]
@@ -82,3 +96,12 @@ class RejectedDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_reason_display()} from {self.remote_addr or 'unknown'}"
+
+    @property
+    def event_id_verified(self) -> bool:
+        """Whether the request passed authentication, so its event id is Jodo's own word.
+
+        Before that (a signature, header or address refusal) the id is only what the body
+        claims.
+        """
+        return self.reason in (self.Reason.MALFORMED, self.Reason.DIGEST_MISMATCH)

@@ -38,12 +38,15 @@ def record_delivery(
     now = timezone.now()
     digest = canonical_digest(body)
     jodo_student_id = body["payload"].get("jodo_student_id")
+    student = body["payload"].get("student")
+    identifier = student.get("identifier") if isinstance(student, dict) else None
     event = InboundEvent(
         event_id=body["event_id"],
         event_type=body["event"],
         version=body["version"],
         occurred_at=datetime.fromtimestamp(body["timestamp"], tz=UTC),
         jodo_student_id=(jodo_student_id.strip()[:255] if isinstance(jodo_student_id, str) else ""),
+        student_identifier=(identifier.strip()[:255] if isinstance(identifier, str) else ""),
         payload=body["payload"],
         raw_body=raw_body,
         payload_digest=digest,

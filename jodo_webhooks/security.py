@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import re
 from dataclasses import dataclass
 
 from django.http import HttpRequest
@@ -88,9 +89,74 @@ def check_request(request: HttpRequest, body: bytes, address: str | None) -> Ref
     return None
 
 
+def secret_values() -> list[str]:
+    """Every configured value that must never be stored or shown: the signing secrets and the
+    custom header's value."""
+    values = [*app_settings.secrets, app_settings.HEADER_VALUE or ""]
+    return [value for value in values if value]
+
+
+def redact_secrets(text: str) -> str:
+    """`text` with every configured secret value in it replaced."""
+    for value in secret_values():
+        text = text.replace(value, REDACTED)
+    return text
+
+
+REDACTED = "[redacted]"
+# Credentials that are never Jodo's to send and never worth keeping.
+DROPPED_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization"})
+LOWER_HEX = re.compile(r"[0-9a-f]+")
+
+
+def signature_shape(provided: str, secrets: list[str]) -> str:
+    """What an operator may know of a signature without seeing it: length and alphabet."""
+    value = provided.strip()
+    if value in secrets:
+        return "a configured secret itself, not a signature made with it"
+    alphabet = "lower-case hex" if LOWER_HEX.fullmatch(value) else "not lower-case hex"
+    return f"{len(value)} characters, {alphabet}"
+
+
+def stored_signature_shape(headers: dict[str, str]) -> str | None:
+    """The signature's shape as `redacted_headers` kept it; None when none was sent."""
+    for name, value in headers.items():
+        if name.lower() == SIGNATURE_HEADER.lower():
+            return value.removeprefix(REDACTED).strip()
+    return None
+
+
 def redacted_headers(request: HttpRequest) -> dict[str, str]:
-    """Request headers worth keeping, without credentials."""
-    dropped = {SIGNATURE_HEADER.lower(), "cookie", "authorization", "proxy-authorization"}
+    """Request headers worth keeping, without credentials.
+
+    The signature is kept as its shape only (it helps spot a wrong secret). A header whose
+    value holds a configured secret or the custom header's value is redacted whatever its
+    name: a sender that puts the custom value under another name must not have it stored.
+    """
+    dropped = set(DROPPED_HEADERS)
     if app_settings.HEADER_NAME:
         dropped.add(app_settings.HEADER_NAME.lower())
-    return {name: value for name, value in request.headers.items() if name.lower() not in dropped}
+    secrets = secret_values()
+    kept = {}
+    for name, value in request.headers.items():
+        if name.lower() in dropped:
+            continue
+        if name.lower() == SIGNATURE_HEADER.lower():
+            kept[name] = f"{REDACTED} {signature_shape(value, secrets)}"
+        elif any(secret in value for secret in secrets):
+            kept[name] = f"{REDACTED} holds a configured secret"
+        else:
+            kept[name] = value
+    return kept
+
+
+def redact_header_values(headers: dict[str, str]) -> dict[str, str]:
+    """Stored headers as they may be shown, in case a secret slipped in before it was
+    configured as one (rows recorded before an upgrade or a rotation)."""
+    secrets = secret_values()
+    return {
+        name: f"{REDACTED} holds a configured secret"
+        if isinstance(value, str) and any(secret in value for secret in secrets)
+        else value
+        for name, value in headers.items()
+    }

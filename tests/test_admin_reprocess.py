@@ -96,10 +96,23 @@ def test_reprocess_action_reruns_fixed_failures(admin_client, admin_user, delive
         assert entry.get_change_message() == "Reprocessed: processed."
 
 
+def failure_message(event: InboundEvent) -> tuple[int, str]:
+    """What the action says of one event that still fails: a link to it, and why."""
+    url = reverse("admin:jodo_webhooks_inboundevent_change", args=[event.pk])
+    return (
+        messages.ERROR,
+        f'<a href="{url}" title="{event.event_id}">{event.event_id[:8]}…</a> ({event.event_type}) '
+        f"failed: RuntimeError: receiver broke on {event.event_id}",
+    )
+
+
 def test_reprocess_action_reports_remaining_failures_as_error(admin_client, deliver, flaky):
     events = failed_events(deliver, 2)
     response = run_action(admin_client, events)
-    assert shown_messages(response) == [(messages.ERROR, "Reprocessed 2 event(s): 2 failed.")]
+    assert shown_messages(response) == [
+        (messages.ERROR, "Reprocessed 2 event(s): 2 failed."),
+        *(failure_message(event) for event in events),
+    ]
     for event in events:
         event.refresh_from_db()
         assert (event.status, event.attempts) == (Status.FAILED, 2)
@@ -113,7 +126,8 @@ def test_reprocess_action_counts_mixed_outcomes(admin_client, deliver, flaky):
     assert ignored.status == Status.IGNORED
     response = run_action(admin_client, [failed, ignored])
     assert shown_messages(response) == [
-        (messages.ERROR, "Reprocessed 2 event(s): 1 failed, 1 ignored.")
+        (messages.ERROR, "Reprocessed 2 event(s): 1 failed, 1 ignored."),
+        failure_message(failed),
     ]
     ignored.refresh_from_db()
     assert ignored.attempts == 2  # the action forces final events to run again
@@ -175,7 +189,7 @@ def test_detail_page_shows_last_error_and_traceback(admin_client, deliver, flaky
     content = response.content.decode()
     assert event.last_error == f"RuntimeError: receiver broke on {event.event_id}"
     assert escape(event.last_error) in content
-    assert f"<pre>{escape(event.last_error_traceback)}</pre>" in content
+    assert f'<pre class="jodo-pre">{escape(event.last_error_traceback)}</pre>' in content
     assert "Traceback (most recent call last)" in content
 
 

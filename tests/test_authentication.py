@@ -206,9 +206,10 @@ def test_credentials_are_not_stored_with_the_event(deliver, jodo_settings):
     names = {name.lower() for name in event.headers}
     assert "x-request-id" in names  # ordinary headers are kept
     assert event.headers.get("X-Request-Id") == "req-42"
+    # The signature is kept as its shape only (it helps spot a wrong secret on refusals).
+    assert event.headers[SIGNATURE_HEADER] == "[redacted] 64 characters, lower-case hex"
     for dropped in (
         HEADER_NAME,
-        SIGNATURE_HEADER,
         "Cookie",
         "Authorization",
         "Proxy-Authorization",

@@ -307,7 +307,8 @@ def test_prune_refuses_bad_arguments(args):
 def test_status_when_empty():
     result = run("jodo_status")
     lines = result.stdout.splitlines()
-    assert "Events by status: received 0, processed 0, failed 0, skipped 0, ignored 0" in lines
+    by_status = "received 0, processed 0, failed 0, skipped 0, ignored 0, dismissed 0"
+    assert f"Events by status: {by_status}" in lines
     assert "Last event received: none yet" in lines
     assert "Latest rejected deliveries (0 kept):" in lines
     assert not any(line.startswith("Oldest failed event") for line in lines)
@@ -323,7 +324,7 @@ def test_status_healthy_returns_normally(deliver):
     out = result.stdout
     assert f"  {'masterdata.student.registered':<40} {'processed':<10} {1:>8}" in out
     assert f"  {'direct.payment.added':<40} {'ignored':<10} {1:>8}" in out
-    assert "Events by status: received 0, processed 1, failed 0, skipped 0, ignored 1" in out
+    assert "Events by status: received 0, processed 1, failed 0, skipped 0, ignored 1," in out
     assert f"Last event received: {latest.event_id} (direct.payment.added, ignored)" in out
     assert event.event_id not in out
     assert "Latest rejected deliveries (1 kept):" in out
@@ -341,13 +342,17 @@ def test_status_with_failures_raises():
 
     result = run("jodo_status", fails=True)
     assert str(result.error) == (
-        "3 failed event(s) waiting: see `manage.py jodo_reprocess --failed`."
+        "3 failed event(s) waiting: see `manage.py jodo_reprocess --failed`, or dismiss in "
+        "the admin those that can never succeed."
     )
     out = result.stdout.splitlines()
     assert f"  {'test.flaky':<40} {'failed':<10} {2:>8}" in out
     assert f"  {'test.other':<40} {'failed':<10} {1:>8}" in out
     assert f"  {'test.other':<40} {'processed':<10} {1:>8}" in out
-    assert "Events by status: received 0, processed 1, failed 3, skipped 0, ignored 0" in out
+    assert (
+        "Events by status: received 0, processed 1, failed 3, skipped 0, ignored 0, dismissed 0"
+        in out
+    )
     oldest_line = next(line for line in out if line.startswith("Oldest failed event: "))
     assert oldest.event_id in oldest_line
     assert out[out.index(oldest_line) + 1] == "  ValueError: first"

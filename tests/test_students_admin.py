@@ -97,13 +97,12 @@ def test_change_page_shows_notes_and_links_to_the_students_events(admin_client, 
     response = admin_client.get(reverse("admin:students_student_change", args=[student.pk]))
 
     assert response.status_code == 200
-    notes_formset = response.context["inline_admin_formsets"][0].formset
-    assert [
-        (form.instance.key, form.instance.value, form.instance.source) for form in notes_formset
-    ] == [
-        ("allergies", "peanuts", "erp"),
-        ("registration_number", "REG77", "jodo"),
-    ]
+    jodo_notes, erp_notes = (
+        [(form.instance.key, form.instance.value) for form in inline.formset]
+        for inline in response.context["inline_admin_formsets"]
+    )
+    assert jodo_notes == [("registration_number", "REG77")]
+    assert erp_notes == [("allergies", "peanuts")]
     content = response.content.decode()
     assert "REG77" in content
     assert "peanuts" in content
@@ -125,13 +124,14 @@ def test_events_link_lists_only_the_students_events(admin_client, deliver):
     assert {event.pk for event in events} == {event.pk for event in own}
 
 
-def test_student_without_jodo_id_has_no_events_link(admin_client):
-    student = StudentFactory(jodo_student_id=None)
+def test_student_without_jodo_id_links_to_events_naming_its_identifier(admin_client):
+    student = StudentFactory(jodo_student_id=None, identifier="ERP-7")
 
     response = admin_client.get(reverse("admin:students_student_change", args=[student.pk]))
 
     assert response.status_code == 200
-    assert readonly_value(response, "jodo_events") == "-"
+    link = f"{EVENTS}?{urlencode({'q': 'ERP-7'})}"
+    assert readonly_value(response, "jodo_events") == f'<a href="{link}">Events for ERP-7</a>'
 
 
 def test_event_change_page_links_to_the_student(admin_client, deliver):
@@ -142,8 +142,8 @@ def test_event_change_page_links_to_the_student(admin_client, deliver):
 
     assert response.status_code == 200
     student_url = reverse("admin:students_student_change", args=[student.pk])
-    link = f'<a href="{student_url}">{student.identifier}</a>'
-    assert readonly_value(response, "student_link") == link
+    link = f'<a href="{student_url}">J-1<br>{student.identifier}</a>'
+    assert readonly_value(response, "student") == link
     assert link in response.content.decode()
 
 
@@ -154,7 +154,8 @@ def test_event_of_an_unknown_student_has_no_student_link(admin_client, deliver):
     response = admin_client.get(reverse("admin:jodo_webhooks_inboundevent_change", args=[event.pk]))
 
     assert response.status_code == 200
-    assert readonly_value(response, "student_link") == "-"
+    identifier = event.payload["student"]["identifier"]
+    assert readonly_value(response, "student") == f"J-9<br>{identifier}"  # no record, no link
 
 
 def test_links_survive_a_jodo_id_sent_with_surrounding_spaces(admin_client, deliver):
@@ -164,5 +165,6 @@ def test_links_survive_a_jodo_id_sent_with_surrounding_spaces(admin_client, deli
 
     response = admin_client.get(reverse("admin:jodo_webhooks_inboundevent_change", args=[event.pk]))
     student_url = reverse("admin:students_student_change", args=[student.pk])
-    assert readonly_value(response, "student_link") == f'<a href="{student_url}">{student}</a>'
+    link = f'<a href="{student_url}">J-1<br>{student.identifier}</a>'
+    assert readonly_value(response, "student") == link
     assert [e.pk for e in admin_listed(admin_client, EVENTS, jodo_student_id="J-1")] == [event.pk]

@@ -13,8 +13,8 @@ from jodo_webhooks.models import RejectedDelivery
 
 class Command(BaseCommand):
     help = (
-        "Delete settled Jodo events (processed, skipped, ignored; failed ones only with "
-        "--include-failed) and rejected deliveries received more than DAYS days ago."
+        "Delete settled Jodo events (processed, skipped, ignored, dismissed; failed ones only "
+        "with --include-failed) and rejected deliveries received more than DAYS days ago."
     )
 
     def add_arguments(self, parser: Any) -> None:

@@ -30,13 +30,20 @@ def parse_since(value: str) -> datetime:
 class Command(BaseCommand):
     help = (
         "Process recorded Jodo events again: failed ones, pending ones (recorded but never "
-        "processed, e.g. after a crash), or chosen ones. Exits 1 when some still fail."
+        "processed, e.g. after a crash), dismissed ones, or chosen ones. Exits 1 when some "
+        "still fail."
     )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--failed", action="store_true", help="Events whose processing failed.")
         parser.add_argument(
             "--pending", action="store_true", help="Events recorded but never processed."
+        )
+        parser.add_argument(
+            "--dismissed",
+            action="store_true",
+            help="Events an operator dismissed (failures acknowledged as hopeless); never "
+            "taken otherwise, except with --force.",
         )
         parser.add_argument(
             "--event-id",
@@ -52,7 +59,7 @@ class Command(BaseCommand):
             "--force",
             action="store_true",
             help="Also re-run events that already reached a final status (processed, skipped, "
-            "ignored).",
+            "ignored, dismissed).",
         )
         parser.add_argument("--dry-run", action="store_true", help="List, change nothing.")
 
@@ -60,6 +67,8 @@ class Command(BaseCommand):
         statuses = {Status.FAILED} if options["failed"] else set()
         if options["pending"]:
             statuses.add(Status.RECEIVED)
+        if options["dismissed"]:
+            statuses.add(Status.DISMISSED)
         if not statuses:
             statuses = set(Status) if options["force"] else set(RETRYABLE_STATUSES)
         events = InboundEvent.objects.filter(status__in=statuses)
@@ -83,7 +92,9 @@ class Command(BaseCommand):
             if done % 100 == 0 or done == total:
                 self.stderr.write(f"[{done}/{total}] {format_counts(outcomes)}")
 
-        outcomes = reprocess_events(pks, force=options["force"], progress=progress)
+        # A dismissed event is final: only a forced run claims it.
+        force = options["force"] or options["dismissed"]
+        outcomes = reprocess_events(pks, force=force, progress=progress)
         summary = format_counts(outcomes) or "nothing"
         self.stdout.write(f"Reprocessed {total} event(s): {summary}.")
         if outcomes[Status.FAILED]:

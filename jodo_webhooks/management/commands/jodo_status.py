@@ -15,7 +15,7 @@ class Command(BaseCommand):
     help = (
         "Health of the Jodo webhook receiver: events by status and type, the oldest failure, "
         "the last event received and the latest rejected deliveries. Exits 1 when failed "
-        "events are waiting."
+        "events are waiting (dismissed ones do not count)."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -62,7 +62,8 @@ class Command(BaseCommand):
         if by_status[Status.FAILED]:
             raise CommandError(
                 f"{by_status[Status.FAILED]} failed event(s) waiting: "
-                "see `manage.py jodo_reprocess --failed`."
+                "see `manage.py jodo_reprocess --failed`, or dismiss in the admin those that "
+                "can never succeed."
             )
 
 

@@ -1,0 +1,79 @@
+"""What operators do by hand, each recorded in the admin log with who did it and why.
+
+The admin's actions call these; they hold the rules, the admin only asks and reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.db import router, transaction
+
+from .models import InboundEvent
+from .student_sync import StudentSync
+
+Status = InboundEvent.Status
+
+
+def dismiss_events(event_pks: Iterable[int], *, user: Any, reason: str) -> list[InboundEvent]:
+    """Mark failed events as dismissed: failures that can never succeed, acknowledged.
+
+    Only events that are `failed` when the row is locked change, so one that a concurrent
+    reprocess just fixed stays fixed. Returns the dismissed events.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("Dismissing an event needs a reason.")
+    db = router.db_for_write(InboundEvent)
+    with transaction.atomic(using=db):
+        events = list(
+            InboundEvent.objects.using(db)
+            .filter(pk__in=list(event_pks), status=Status.FAILED)
+            .select_for_update()
+            .only("pk", "event_id", "event_type")
+        )
+        InboundEvent.objects.using(db).filter(pk__in=[event.pk for event in events]).update(
+            status=Status.DISMISSED, status_reason=f"Dismissed by {user.get_username()}: {reason}"
+        )
+        LogEntry.objects.log_actions(user.pk, events, CHANGE, change_message=f"Dismissed: {reason}")
+    return events
+
+
+def unlink_students(
+    sync: StudentSync, student_pks: Iterable[Any], *, user: Any, reason: str
+) -> list[tuple[Any, str]]:
+    """Detach students from their Jodo records, to resolve a conflict.
+
+    Sets the Jodo student id to NULL and forgets the Jodo timestamp, so that the record is the
+    ERP's again: its fields become editable, and reprocessing the conflicting event can link
+    it (by identifier) to the Jodo student the event names, however old that event is.
+    Returns (student, the Jodo id it had) for each student changed.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("Unlinking a student needs a reason.")
+    model = sync.model_class
+    cleared = {sync.jodo_student_id: None}
+    if model._meta.get_field(sync.jodo_updated_at).null:
+        cleared[sync.jodo_updated_at] = None
+    db = router.db_for_write(model)
+    with transaction.atomic(using=db):
+        students = list(
+            model._default_manager.using(db)
+            .filter(pk__in=list(student_pks))
+            .exclude(**{sync.jodo_student_id: None}, **{f"{sync.jodo_updated_at}__isnull": True})
+            .select_for_update()
+        )
+        unlinked = [(student, getattr(student, sync.jodo_student_id) or "") for student in students]
+        model._default_manager.using(db).filter(pk__in=[s.pk for s in students]).update(**cleared)
+        for student, jodo_id in unlinked:
+            LogEntry.objects.log_actions(
+                user.pk,
+                [student],
+                CHANGE,
+                change_message=f"Unlinked from Jodo student {jodo_id or '(none)'}: {reason}",
+                single_object=True,
+            )
+    return unlinked

@@ -1,0 +1,112 @@
+"""The event page: the whole id, the traceback and the raw body as they are, no text twice, and
+links to the ERP's students an error names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.urls import reverse
+from django.utils.html import escape
+
+from jodo_webhooks.models import InboundEvent
+
+from .factories import EnvelopeFactory, InboundEventFactory, StudentFactory
+from .students_support import deliver_event
+
+pytestmark = pytest.mark.django_db
+
+Status = InboundEvent.Status
+
+
+def page(client: Any, event: InboundEvent) -> str:
+    response = client.get(reverse("admin:jodo_webhooks_inboundevent_change", args=[event.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def field_names(client: Any, event: InboundEvent) -> list[str]:
+    response = client.get(reverse("admin:jodo_webhooks_inboundevent_change", args=[event.pk]))
+    return [
+        field.field["name"]
+        for fieldset in response.context["adminform"]
+        for line in fieldset
+        for field in line
+    ]
+
+
+def test_raw_body_is_shown_as_received(admin_client, deliver):
+    raw = (
+        b'{\n  "event": "test.raw",\n\t"event_id": "raw-1",  "timestamp": %d,\n'
+        % (EnvelopeFactory()["timestamp"])
+    )
+    raw += b'  "version": "1.0",\n  "payload": {"note": "two  spaces <b>"}\n}\n'
+    event = deliver_event(deliver, raw)
+    content = page(admin_client, event)
+    assert f'<pre class="jodo-pre">{escape(raw.decode())}</pre>' in content
+
+
+def test_traceback_is_whole_in_a_wrapping_block(admin_client):
+    traceback = "Traceback (most recent call last):\n" + "  line\n" * 60 + "KeyError: 'last line'"
+    event = InboundEventFactory(
+        status=Status.FAILED, last_error="KeyError: 'last line'", last_error_traceback=traceback
+    )
+    content = page(admin_client, event)
+    assert f'<pre class="jodo-pre">{escape(traceback)}</pre>' in content
+
+
+def test_a_failures_reason_is_not_repeated(admin_client):
+    error = "RuntimeError: the one and only message"
+    failed = InboundEventFactory(status=Status.FAILED, last_error=error, status_reason=error)
+    assert "status_reason" not in field_names(admin_client, failed)
+    assert page(admin_client, failed).count("the one and only message") == 1
+
+    skipped = InboundEventFactory(status=Status.SKIPPED, status_reason="stale: older")
+    names = field_names(admin_client, skipped)
+    assert "status_reason" in names
+    assert "error" not in names
+    assert "formatted_traceback" not in names
+
+
+def test_dismissed_event_shows_why_and_its_error(admin_client):
+    event = InboundEventFactory(
+        status=Status.DISMISSED,
+        status_reason="Dismissed by admin: bad data",
+        last_error="ValueError: bad grade",
+    )
+    names = field_names(admin_client, event)
+    assert {"status_reason", "error"} <= set(names)
+
+
+def test_the_whole_event_id_is_on_the_page(admin_client):
+    event = InboundEventFactory(event_id="0123456789abcdef-the-whole-id")
+    assert "0123456789abcdef-the-whole-id" in page(admin_client, event)
+
+
+def test_students_named_in_a_conflict_are_linked(admin_client, deliver):
+    """Both records of "ids point at two students" are linked; the text stays the same."""
+    one = StudentFactory(identifier="1001", jodo_student_id="J-1")
+    two = StudentFactory(identifier="1002")
+    event = deliver_event(
+        deliver,
+        EnvelopeFactory(payload__jodo_student_id="J-1", payload__student__identifier="1002"),
+    )
+    assert event.status == Status.FAILED
+    content = page(admin_client, event)
+    for student in (one, two):
+        url = reverse("admin:students_student_change", args=[student.pk])
+        mention = f"student {student.pk} ({student.identifier})"
+        assert f'<a href="{url}">{mention}</a>' in content
+
+
+def test_a_mention_that_matches_no_record_stays_text(admin_client):
+    student = StudentFactory(identifier="1001")
+    wrong_pk = student.pk + 100
+    event = InboundEventFactory(
+        status=Status.FAILED,
+        last_error=f"StudentConflict: student {wrong_pk} (1001) and student 7 (<b>x</b>)",
+    )
+    content = page(admin_client, event)
+    assert f"student {wrong_pk} (1001)" in content
+    assert "/admin/students/student/" not in content.split('class="jodo-pre"')[1]
+    assert "&lt;b&gt;x&lt;/b&gt;" in content
