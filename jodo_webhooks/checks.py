@@ -32,7 +32,7 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[Error | 
         app_settings.allowed_networks  # noqa: B018  (parsing is the check)
     except ValueError as exc:
         messages.append(Error(f"JODO_WEBHOOKS ALLOWED_IPS: {exc}.", id="jodo_webhooks.E003"))
-        return messages
+        return messages + check_student_sync()
     if app_settings.PROCESSING not in ("inline", "task"):
         messages.append(
             Error(

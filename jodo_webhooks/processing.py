@@ -40,7 +40,9 @@ RETRYABLE_MYSQL_ERRORS = frozenset({1213, 1062})  # deadlock, duplicate key
 def _is_retryable(exc: BaseException) -> bool:
     if not isinstance(exc, OperationalError | IntegrityError):
         return False
-    if getattr(exc.__cause__, "sqlstate", None) in RETRYABLE_SQLSTATES:  # psycopg
+    cause = exc.__cause__
+    code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    if code in RETRYABLE_SQLSTATES:  # psycopg 3 / psycopg2
         return True
     return bool(exc.args) and exc.args[0] in RETRYABLE_MYSQL_ERRORS  # mysqlclient
 
@@ -57,7 +59,8 @@ def process_event(event_pk: int, *, force: bool = False) -> str | None:
     claimable: list[str] = list(Status) if force else list(RETRYABLE_STATUSES)
     db = router.db_for_write(InboundEvent)
     # Inside a caller's transaction an error has broken that too: no retry then.
-    attempts = PROCESSING_ATTEMPTS if transaction.get_autocommit(using=db) else 1
+    in_callers_transaction = not transaction.get_autocommit(using=db)
+    attempts = 1 if in_callers_transaction else PROCESSING_ATTEMPTS
     for attempt in range(1, attempts + 1):
         event: InboundEvent | None = None
         try:
@@ -77,6 +80,10 @@ def process_event(event_pk: int, *, force: bool = False) -> str | None:
             # The receivers' work is rolled back; the outcome is recorded in its own transaction.
             return _record_outcome(db, event_pk, claimable, Status.SKIPPED, reason=skip.reason)
         except Exception as exc:
+            if in_callers_transaction and transaction.get_rollback(using=db):
+                # The caller's transaction is broken (InnoDB rolls a deadlock victim's whole
+                # transaction back): nothing can be recorded in it, so it must roll back too.
+                raise
             event_id = event.event_id if event else f"pk={event_pk}"
             if attempt < attempts and _is_retryable(exc):
                 logger.warning(

@@ -18,6 +18,8 @@ does not make any type handled.
 
 from __future__ import annotations
 
+import inspect
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -39,6 +41,7 @@ class Registration:
 
 
 _registrations: dict[str, Registration] = {}
+_lock = threading.Lock()
 
 
 def receiver(*event_types: str, dispatch_uid: str | None = None) -> Callable[[Receiver], Receiver]:
@@ -67,14 +70,27 @@ def register(
     *,
     active: Callable[[], bool] | None = None,
 ) -> None:
+    if inspect.iscoroutinefunction(func):
+        raise TypeError("Receivers run inside the processing transaction: they cannot be async.")
+    event_types = frozenset(event_types)
+    registration = Registration(event_types, dotted_name(func), active or (lambda: True))
+
     def only_registered_types(sender: Any, event: Any, event_type: str, **kwargs: Any) -> None:
         if event_type in event_types and (active is None or active()):
             func(sender=sender, event=event, event_type=event_type, **kwargs)
 
-    event_received.connect(only_registered_types, weak=False, dispatch_uid=dispatch_uid)
-    _registrations[dispatch_uid] = Registration(
-        event_types, dotted_name(func), active or (lambda: True)
-    )
+    with _lock:
+        known = _registrations.get(dispatch_uid)
+        same = known is None or (known.name, known.event_types) == (registration.name, event_types)
+        if not same:
+            raise ValueError(
+                f"dispatch_uid {dispatch_uid!r} is already registered for {known.name}; "
+                "pass a dispatch_uid of its own."
+            )
+        # Same uid, same receiver (a module imported again): replace it, signal and registry both.
+        event_received.disconnect(dispatch_uid=dispatch_uid)
+        event_received.connect(only_registered_types, weak=False, dispatch_uid=dispatch_uid)
+        _registrations[dispatch_uid] = registration
 
 
 def dotted_name(func: Callable[..., Any]) -> str:
@@ -87,14 +103,15 @@ def disconnect(receiver_or_uid: Callable[..., Any] | str) -> bool:
     dispatch_uid = (
         receiver_or_uid if isinstance(receiver_or_uid, str) else dotted_name(receiver_or_uid)
     )
-    _registrations.pop(dispatch_uid, None)
-    return event_received.disconnect(dispatch_uid=dispatch_uid)
+    with _lock:
+        _registrations.pop(dispatch_uid, None)
+        return event_received.disconnect(dispatch_uid=dispatch_uid)
 
 
 def receivers_by_event_type() -> dict[str, list[str]]:
     """The registered receivers' names for each handled event type, as of now."""
     handled: dict[str, list[str]] = {}
-    for registration in _registrations.values():
+    for registration in list(_registrations.values()):
         if registration.active():
             for event_type in sorted(registration.event_types):
                 handled.setdefault(event_type, []).append(registration.name)
@@ -104,5 +121,5 @@ def receivers_by_event_type() -> dict[str, list[str]]:
 def is_handled(event_type: str) -> bool:
     return any(
         event_type in registration.event_types and registration.active()
-        for registration in _registrations.values()
+        for registration in list(_registrations.values())
     )

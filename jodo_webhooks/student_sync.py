@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache, reduce
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
-from django.db import connections, models, router
+from django.db import connections, models, router, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils.module_loading import import_string
 
@@ -197,18 +198,20 @@ class StudentSync:
         """
         data = parse_student_event(event)
         db = router.db_for_write(self.model_class)
-        student = self._find(db, data)
-        created = student is None
-        if student is None:
-            student = self.model_class()
-        else:
-            self._check_not_stale(student, data)
-        self._assign(student, data)
-        if self.before_save is not None:
-            self.before_save(student, data)
-        student.save(using=db)
-        if self.notes is not None and data.notes is not None:
-            self._replace_jodo_notes(db, student, data.notes, created=created)
+        # Inside process_event's transaction nothing more is needed (no savepoint: statement
+        # count); called on its own, or with the student on another alias, a transaction of its own.
+        in_transaction = not transaction.get_autocommit(using=db)
+        with nullcontext() if in_transaction else transaction.atomic(using=db):
+            student = self._find(db, data)
+            created = student is None
+            if student is None:
+                student = self.model_class()
+            self._assign(student, data)
+            if self.before_save is not None:
+                self.before_save(student, data)
+            student.save(using=db)
+            if self.notes is not None and data.notes is not None:
+                self._replace_jodo_notes(db, student, data.notes, created=created)
         return student
 
     def _find(self, db: str, data: StudentData) -> Any:
@@ -229,7 +232,7 @@ class StudentSync:
         }
         flags = {f"jodo_sync_by_{name}": match for name, match in matches.items()}
         candidates = list(
-            self.model_class._default_manager.db_manager(db)
+            self.model_class._base_manager.db_manager(db)
             .filter(reduce(operator.or_, matches.values()))
             .annotate(
                 **{
@@ -249,6 +252,8 @@ class StudentSync:
         student = by_jodo_id or by_identifier or by_custom
         if student is None:
             return None
+        # A late event is stale whatever its ids now point at: skipped, not a conflict.
+        self._check_not_stale(student, data)
         for jodo_name, other in (("identifier", by_identifier), ("custom_identifier", by_custom)):
             if other is not None and other.pk != student.pk:
                 raise StudentConflict(
@@ -257,7 +262,8 @@ class StudentSync:
                     f"{self._describe(student)}; nothing was changed."
                 )
         current = getattr(student, self.jodo_student_id)
-        if data.jodo_student_id and current not in (None, "", data.jodo_student_id):
+        # Matched by the Jodo id, the database already said it is equal (its collation).
+        if data.jodo_student_id and by_jodo_id is None and current not in (None, ""):
             raise StudentConflict(
                 f"student {self._describe(student)} already has jodo_student_id {current!r}, "
                 f"but the event says {data.jodo_student_id!r}; nothing was changed."
@@ -305,7 +311,7 @@ class StudentSync:
         """
         spec = self.notes
         assert spec is not None
-        manager = spec.model_class._default_manager.db_manager(db)
+        manager = spec.model_class._base_manager.db_manager(db)
         jodo_marker = {spec.source: spec.jodo} if spec.source else {}
         if not created:
             manager.filter(**{spec.student: student}, **jodo_marker).exclude(
