@@ -252,8 +252,10 @@ class StudentSync:
         student = by_jodo_id or by_identifier or by_custom
         if student is None:
             return None
-        # A late event is stale whatever its ids now point at: skipped, not a conflict.
-        self._check_not_stale(student, data)
+        # A late event about this very Jodo student is stale whatever its other ids point at now
+        # (another student may have taken its old identifier since): skipped, not a conflict.
+        if by_jodo_id is not None:
+            self._check_not_stale(student, data)
         for jodo_name, other in (("identifier", by_identifier), ("custom_identifier", by_custom)):
             if other is not None and other.pk != student.pk:
                 raise StudentConflict(
@@ -268,6 +270,7 @@ class StudentSync:
                 f"student {self._describe(student)} already has jodo_student_id {current!r}, "
                 f"but the event says {data.jodo_student_id!r}; nothing was changed."
             )
+        self._check_not_stale(student, data)
         return student
 
     def _describe(self, student: Any) -> str:

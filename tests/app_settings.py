@@ -47,3 +47,5 @@ DATABASES = {"default": environ.Env().db("DATABASE_URL", default="sqlite://:memo
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "static/"
 JODO_WEBHOOKS = {"SECRETS": ["set-per-test-by-conftest"]}
+# As the README asks of every project: keep JODO_WEBHOOKS's secrets off Django's error pages.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "jodo_webhooks.debug.JodoExceptionReporterFilter"

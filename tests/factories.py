@@ -9,7 +9,6 @@ import factory
 from django.utils import timezone
 
 from jodo_webhooks.models import InboundEvent
-from students.models import Student, StudentNote
 
 
 class NoteFactory(factory.DictFactory):
@@ -62,26 +61,3 @@ class InboundEventFactory(factory.django.DjangoModelFactory):
     payload = factory.LazyFunction(lambda: StudentPayloadFactory())
     raw_body = "{}"
     payload_digest = "0" * 64
-
-
-class StudentFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Student
-
-    identifier = factory.Sequence(lambda n: f"ERP{n:05d}")
-    custom_identifier = None
-    jodo_student_id = None
-    grade_code = "M1BLUE"
-    grade_name = "Montessori 1"
-    academic_year_start = 2026
-    academic_year_end = 2027
-
-
-class StudentNoteFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = StudentNote
-
-    student = factory.SubFactory(StudentFactory)
-    key = factory.Sequence(lambda n: f"erp_note_{n}")
-    value = "kept by the ERP"
-    source = StudentNote.Source.ERP

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,18 @@ def signed_post(
         headers=all_headers,
         **extra,
     )
+
+
+def timestamp(seconds_ago: int = 0) -> int:
+    """A Jodo `timestamp` (Unix seconds), `seconds_ago` before now."""
+    return int(time.time()) - seconds_ago
+
+
+def deliver_event(deliver: Callable[..., Any], body: dict[str, Any] | bytes) -> InboundEvent:
+    """Deliver `body` through the signed endpoint; the delivery must be accepted (2xx)."""
+    response = deliver(body)
+    assert response.status_code == 200, response.content
+    return InboundEvent.objects.get(event_id=response.json()["event_id"])
 
 
 def assert_accepted(response: Any, body: dict[str, Any]) -> InboundEvent:

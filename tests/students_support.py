@@ -1,27 +1,25 @@
-"""Small helpers shared by the students tests: delivering an event and reading back the outcome."""
+"""Helpers shared by the reference ERP's tests: its factories, delivering an event, and reading
+back the outcome."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
+import factory
 from django.forms.models import model_to_dict
 
-from jodo_webhooks.models import InboundEvent
 from students.models import Student, StudentNote
 
+from .helpers import deliver_event, timestamp
 
-def timestamp(seconds_ago: int = 0) -> int:
-    """A Jodo `timestamp` (Unix seconds), `seconds_ago` before now."""
-    return int(time.time()) - seconds_ago
-
-
-def deliver_event(deliver: Callable[..., Any], body: dict[str, Any] | bytes) -> InboundEvent:
-    """Deliver `body` through the signed endpoint; the delivery must be accepted (2xx)."""
-    response = deliver(body)
-    assert response.status_code == 200, response.content
-    return InboundEvent.objects.get(event_id=response.json()["event_id"])
+__all__ = [
+    "StudentFactory",
+    "StudentNoteFactory",
+    "database_state",
+    "deliver_event",
+    "notes_of",
+    "timestamp",
+]
 
 
 def notes_of(student: Student) -> dict[str, tuple[str, str]]:
@@ -37,3 +35,26 @@ def database_state() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         for n in StudentNote.objects.order_by("student_id", "key")
     ]
     return students, notes
+
+
+class StudentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Student
+
+    identifier = factory.Sequence(lambda n: f"ERP{n:05d}")
+    custom_identifier = None
+    jodo_student_id = None
+    grade_code = "M1BLUE"
+    grade_name = "Montessori 1"
+    academic_year_start = 2026
+    academic_year_end = 2027
+
+
+class StudentNoteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StudentNote
+
+    student = factory.SubFactory(StudentFactory)
+    key = factory.Sequence(lambda n: f"erp_note_{n}")
+    value = "kept by the ERP"
+    source = StudentNote.Source.ERP

@@ -13,9 +13,9 @@ from django.utils.http import urlencode
 
 from jodo_webhooks.models import InboundEvent
 
-from .factories import EnvelopeFactory, InboundEventFactory, StudentFactory
+from .factories import EnvelopeFactory, InboundEventFactory
 from .helpers import admin_listed
-from .students_support import deliver_event
+from .students_support import StudentFactory, deliver_event
 
 pytestmark = pytest.mark.django_db
 

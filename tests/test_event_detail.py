@@ -11,8 +11,8 @@ from django.utils.html import escape
 
 from jodo_webhooks.models import InboundEvent
 
-from .factories import EnvelopeFactory, InboundEventFactory, StudentFactory
-from .students_support import deliver_event
+from .factories import EnvelopeFactory, InboundEventFactory
+from .students_support import StudentFactory, deliver_event
 
 pytestmark = pytest.mark.django_db
 

@@ -15,8 +15,8 @@ from django.urls import reverse
 from jodo_webhooks.models import InboundEvent
 from students.models import Student, StudentNote
 
-from .factories import EnvelopeFactory, StudentFactory, StudentNoteFactory
-from .students_support import deliver_event, notes_of
+from .factories import EnvelopeFactory
+from .students_support import StudentFactory, StudentNoteFactory, deliver_event, notes_of
 
 pytestmark = pytest.mark.django_db
 

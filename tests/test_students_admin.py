@@ -8,9 +8,9 @@ from django.utils.http import urlencode
 
 from students.models import Student
 
-from .factories import EnvelopeFactory, StudentFactory, StudentNoteFactory
+from .factories import EnvelopeFactory
 from .helpers import admin_listed
-from .students_support import deliver_event
+from .students_support import StudentFactory, StudentNoteFactory, deliver_event
 
 pytestmark = pytest.mark.django_db
 

@@ -14,9 +14,16 @@ from jodo_webhooks.models import InboundEvent
 from jodo_webhooks.processing import process_event
 from students.models import Student, StudentNote
 
-from .factories import EnvelopeFactory, NoteFactory, StudentFactory, StudentNoteFactory
+from .factories import EnvelopeFactory, NoteFactory
 from .helpers import load_fixture
-from .students_support import database_state, deliver_event, notes_of, timestamp
+from .students_support import (
+    StudentFactory,
+    StudentNoteFactory,
+    database_state,
+    deliver_event,
+    notes_of,
+    timestamp,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -6,9 +6,9 @@ import pytest
 
 from students.models import Student, StudentNote
 
-from .factories import EnvelopeFactory, StudentFactory, StudentNoteFactory
+from .factories import EnvelopeFactory
 from .helpers import load_fixture
-from .students_support import deliver_event, notes_of, timestamp
+from .students_support import StudentFactory, StudentNoteFactory, deliver_event, notes_of, timestamp
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,8 @@ from django.db.models.signals import post_save
 
 from students.models import Student, StudentNote
 
-from .factories import EnvelopeFactory, StudentFactory, StudentNoteFactory
-from .students_support import deliver_event, notes_of, timestamp
+from .factories import EnvelopeFactory
+from .students_support import StudentFactory, StudentNoteFactory, deliver_event, notes_of, timestamp
 
 pytestmark = pytest.mark.django_db
 

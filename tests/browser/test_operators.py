@@ -14,9 +14,9 @@ from playwright.sync_api import expect
 from jodo_webhooks.models import InboundEvent, RejectedDelivery
 from students.models import Student
 
-from ..factories import EnvelopeFactory, StudentFactory
+from ..factories import EnvelopeFactory
 from ..helpers import TEST_SECRET
-from ..students_support import deliver_event
+from ..students_support import StudentFactory, deliver_event
 from .conftest import horizontal_overflow, staff_with
 
 Status = InboundEvent.Status

@@ -21,9 +21,8 @@ from django.utils import timezone
 from jodo_webhooks.models import InboundEvent
 from jodo_webhooks.operations import dismiss_events
 
-from .factories import EnvelopeFactory, InboundEventFactory
-from .helpers import signed_post
-from .students_support import deliver_event
+from ..factories import EnvelopeFactory, InboundEventFactory
+from ..helpers import deliver_event, signed_post
 
 pytestmark = pytest.mark.django_db
 

@@ -152,25 +152,25 @@ def test_a_maximum_event_age_of_none_is_valid(jodo_settings):
 @pytest.mark.parametrize(
     ("student_sync", "problem"),
     [
-        ("students.jodo.NO_SUCH_SYNC", "NO_SUCH_SYNC"),
-        ("students.models.Student", "is not a StudentSync"),
+        ("tests.receiver_app.models.NO_SUCH_SYNC", "NO_SUCH_SYNC"),
+        ("tests.receiver_app.models.Work", "is not a StudentSync"),
         (
             StudentSync(
-                model="students.Student",
+                model="receiver_app.Work",
                 jodo_student_id="jodo_id",
-                identifier="grade_code",
-                jodo_updated_at="jodo_updated_at",
+                identifier="name",
+                jodo_updated_at="done_at",
             ),
-            "Student has no field 'jodo_id'.",
+            "Work has no field 'jodo_id'.",
         ),
         (
             StudentSync(
-                model="students.Student",
-                jodo_student_id="jodo_student_id",
-                identifier="grade_code",
-                jodo_updated_at="jodo_updated_at",
+                model="receiver_app.Work",
+                jodo_student_id="name",
+                identifier="label",
+                jodo_updated_at="done_at",
             ),
-            "Student.grade_code must be unique.",
+            "Work.label must be unique.",
         ),
     ],
 )

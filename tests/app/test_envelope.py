@@ -9,8 +9,8 @@ import pytest
 
 from jodo_webhooks.models import InboundEvent, RejectedDelivery
 
-from .factories import EnvelopeFactory
-from .helpers import as_body
+from ..factories import EnvelopeFactory
+from ..helpers import as_body
 
 pytestmark = pytest.mark.django_db
 

@@ -15,8 +15,8 @@ from django.urls import reverse
 from jodo_webhooks.models import InboundEvent
 from jodo_webhooks.security import SIGNATURE_HEADER, sign
 
-from .factories import EnvelopeFactory
-from .helpers import ROTATED_SECRET, TEST_SECRET, as_body, assert_accepted
+from ..factories import EnvelopeFactory
+from ..helpers import ROTATED_SECRET, TEST_SECRET, as_body, assert_accepted
 
 pytestmark = pytest.mark.django_db
 

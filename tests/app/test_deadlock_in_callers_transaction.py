@@ -9,7 +9,7 @@ from django.db import OperationalError, connection, transaction
 from jodo_webhooks.models import InboundEvent
 from jodo_webhooks.processing import process_event
 
-from .factories import InboundEventFactory
+from ..factories import InboundEventFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -14,8 +14,8 @@ from django.utils import timezone
 from jodo_webhooks.models import InboundEvent, RejectedDelivery
 from jodo_webhooks.security import sign
 
-from .factories import EnvelopeFactory
-from .helpers import TEST_SECRET, admin_listed, as_body
+from ..factories import EnvelopeFactory
+from ..helpers import TEST_SECRET, admin_listed, as_body
 
 pytestmark = pytest.mark.django_db
 

@@ -20,8 +20,8 @@ from jodo_webhooks.debug import JodoExceptionReporterFilter
 from jodo_webhooks.models import InboundEvent, RejectedDelivery
 from jodo_webhooks.security import sign
 
-from .factories import EnvelopeFactory, InboundEventFactory
-from .helpers import ROTATED_SECRET, TEST_SECRET, as_body
+from ..factories import EnvelopeFactory, InboundEventFactory
+from ..helpers import ROTATED_SECRET, TEST_SECRET, as_body
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ from django.test import Client
 
 from jodo_webhooks.models import InboundEvent
 
-from .factories import EnvelopeFactory
-from .helpers import as_body, requires_server_database, signed_post
+from ..factories import EnvelopeFactory
+from ..helpers import as_body, requires_server_database, signed_post
 
 THREADS = 8
 EVENT_TYPE = "test.concurrency"

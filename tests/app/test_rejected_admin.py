@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from jodo_webhooks.models import RejectedDelivery
 
-from .factories import EnvelopeFactory
-from .helpers import ROTATED_SECRET, TEST_SECRET, as_body
+from ..factories import EnvelopeFactory
+from ..helpers import ROTATED_SECRET, TEST_SECRET, as_body
 
 pytestmark = pytest.mark.django_db
 

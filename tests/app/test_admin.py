@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from jodo_webhooks.models import InboundEvent, RejectedDelivery
 
-from .factories import EnvelopeFactory, InboundEventFactory
+from ..factories import EnvelopeFactory, InboundEventFactory
 
 pytestmark = pytest.mark.django_db
 
