@@ -11,6 +11,9 @@ from django.core.management.base import SystemCheckError
 
 from jodo_webhooks import StudentSync
 
+# Django 6.1's model checks ask the database about its features.
+pytestmark = pytest.mark.django_db
+
 
 def jodo_messages(*, deploy: bool = False) -> dict[str, object]:
     messages = run_checks(include_deployment_checks=deploy)
