@@ -11,6 +11,7 @@ from .event_types import (
     STUDENT_REGISTERED,
 )
 from .exceptions import InvalidPayload, SkipEvent, StudentConflict, UnsupportedVersion
+from .fields import ExactCharField
 from .signals import disconnect, event_received, receiver, receivers_by_event_type
 from .student_payload import StudentData, parse_student_event
 from .student_sync import PROFILE_FIELDS, Notes, Status, StudentSync
@@ -23,6 +24,7 @@ __all__ = [
     "STUDENT_DROPPED",
     "STUDENT_EVENT_TYPES",
     "STUDENT_REGISTERED",
+    "ExactCharField",
     "InvalidPayload",
     "Notes",
     "SkipEvent",

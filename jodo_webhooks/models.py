@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from .fields import ExactCharField
+
 
 class InboundEvent(models.Model):
     """One Jodo event, recorded once per `event_id` however often it is delivered."""
@@ -17,7 +19,8 @@ class InboundEvent(models.Model):
         # one, still reprocessable on request. Who and why are in the admin log.
         DISMISSED = "dismissed", "Dismissed"
 
-    event_id = models.CharField(max_length=255, unique=True)
+    # Compared byte for byte on every database: ids differing in case or spacing are two events.
+    event_id = ExactCharField(max_length=255, unique=True)
     event_type = models.CharField(max_length=100, db_index=True)
     version = models.CharField(max_length=20)
     occurred_at = models.DateTimeField(help_text="Jodo's `timestamp`: when the event originated.")

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from .conf import app_settings
 from .exceptions import SkipEvent
+from .logs import log_safe
 from .models import InboundEvent
 from .signals import event_received, is_handled
 
@@ -87,11 +88,16 @@ def process_event(event_pk: int, *, force: bool = False) -> str | None:
             event_id = event.event_id if event else f"pk={event_pk}"
             if attempt < attempts and _is_retryable(exc):
                 logger.warning(
-                    "Retrying Jodo event %s after %s: %s", event_id, type(exc).__name__, exc
+                    "Retrying Jodo event %s after %s: %s",
+                    log_safe(event_id),
+                    type(exc).__name__,
+                    log_safe(exc),
                 )
                 time.sleep(random.uniform(0, 0.05 * attempt))  # noqa: S311 - jitter only
                 continue
-            logger.exception("Processing of Jodo event %s failed: %s", event_id, exc)
+            logger.exception(
+                "Processing of Jodo event %s failed: %s", log_safe(event_id), log_safe(exc)
+            )
             return _record_outcome(db, event_pk, claimable, Status.FAILED, error=exc)
     raise AssertionError("unreachable")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from .conf import app_settings
 from .models import RejectedDelivery
@@ -17,9 +18,19 @@ BODY_PREFIX_BYTES = 4096
 CLAIMED_ID_MAX_BODY_BYTES = 64 * 1024
 
 
+# NUL, which PostgreSQL text and jsonb columns cannot hold, and lone surrogates, which are not
+# Unicode and so cannot be encoded for any database.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _storable(text: str) -> str:
-    """`text` without NUL characters, which PostgreSQL text and jsonb columns cannot hold."""
-    return text.replace("\x00", "\N{REPLACEMENT CHARACTER}")
+    """`text` with every character that a supported database cannot store replaced by U+FFFD."""
+    return _UNSTORABLE.sub("\N{REPLACEMENT CHARACTER}", text)
+
+
+def storable_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Request headers that every supported database can store (in a JSON column)."""
+    return {_storable(name): _storable(value) for name, value in headers.items()}
 
 
 def record_rejected_delivery(
@@ -44,7 +55,7 @@ def record_rejected_delivery(
             detail=_storable(detail),
             remote_addr=remote_addr,
             event_id=_storable(event_id or claimed_event_id(body))[:255],
-            headers={_storable(name): _storable(value) for name, value in headers.items()},
+            headers=storable_headers(headers),
             body_prefix=_storable(redact_secrets(prefix)),
             hint=signature_hint(headers) if reason == RejectedDelivery.Reason.SIGNATURE else "",
         )

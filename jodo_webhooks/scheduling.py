@@ -7,6 +7,7 @@ import logging
 from django.db import router, transaction
 
 from .conf import app_settings
+from .logs import log_safe
 from .models import InboundEvent
 from .processing import RETRYABLE_STATUSES, process_event
 from .recording import Delivery, RecordedDelivery
@@ -30,7 +31,7 @@ def process_after_delivery(recorded: RecordedDelivery) -> None:
     try:
         process_event(event.pk)
     except Exception:
-        logger.exception("Could not process Jodo event %s", event.event_id)
+        logger.exception("Could not process Jodo event %s", log_safe(event.event_id))
 
 
 def enqueue(event: InboundEvent) -> None:
@@ -41,5 +42,5 @@ def enqueue(event: InboundEvent) -> None:
     except Exception:
         logger.exception(
             "Could not enqueue Jodo event %s; it stays received for `jodo_reprocess --pending`",
-            event.event_id,
+            log_safe(event.event_id),
         )

@@ -52,13 +52,16 @@ def client_address(request: HttpRequest) -> str | None:
     else:
         candidate = request.META.get("REMOTE_ADDR")
     try:
-        return str(ipaddress.ip_address(candidate)) if candidate else None
+        # Without an IPv6 zone ("%eth0"), which no database's address type stores.
+        return str(ipaddress.ip_address(candidate.split("%", 1)[0])) if candidate else None
     except ValueError:
         return None
 
 
-def check_request(request: HttpRequest, body: bytes, address: str | None) -> Refusal | None:
-    """Every configured mechanism must pass; with none configured, fail closed."""
+def check_before_body(request: HttpRequest, address: str | None) -> Refusal | None:
+    """The checks that need no body, so a refused request is answered before it is read:
+    with no mechanism configured, fail closed; then the source address and the custom header.
+    Every configured mechanism must pass; `check_signature` follows once the body is read."""
     if not app_settings.any_authentication_configured:
         if app_settings.ALLOW_UNAUTHENTICATED:
             return None
@@ -78,7 +81,11 @@ def check_request(request: HttpRequest, body: bytes, address: str | None) -> Ref
             return Refusal(Reason.HEADER, f"missing {app_settings.HEADER_NAME} header")
         if not hmac.compare_digest(_as_bytes(provided), _as_bytes(app_settings.HEADER_VALUE)):
             return Refusal(Reason.HEADER, f"wrong {app_settings.HEADER_NAME} header")
+    return None
 
+
+def check_signature(request: HttpRequest, body: bytes) -> Refusal | None:
+    """The X-Jodo-Signature check, when secrets are configured: it needs the whole body."""
     secrets = app_settings.secrets
     if secrets:
         provided = request.headers.get(SIGNATURE_HEADER)

@@ -1,15 +1,19 @@
 from django.db import models
 
+from jodo_webhooks.fields import ExactCharField
+
 
 class Student(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         DROPPED = "dropped", "Dropped"
 
-    identifier = models.CharField(max_length=255, unique=True)
+    # The ids compare exactly on every database, as Jodo's do: "S1", "s1" and "S1 " are three
+    # students (MariaDB's and MySQL's default collations would make them one).
+    identifier = ExactCharField(max_length=255, unique=True)
     # NULL when absent: NULLs never collide, so "unique when present" holds on every database.
-    custom_identifier = models.CharField(max_length=255, unique=True, null=True, blank=True)
-    jodo_student_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    custom_identifier = ExactCharField(max_length=255, unique=True, null=True, blank=True)
+    jodo_student_id = ExactCharField(max_length=255, unique=True, null=True, blank=True)
     # Jodo sends null when no collector is configured, distinct from an empty code.
     collector_code = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     grade_code = models.CharField(max_length=100, blank=True)
@@ -37,7 +41,8 @@ class StudentNote(models.Model):
         ERP = "erp", "ERP"
 
     student = models.ForeignKey(Student, on_delete=models.CASCADE, related_name="notes")
-    key = models.CharField(max_length=255)
+    # Exact like the ids: Jodo's "Reg" and "reg" are two notes on every database.
+    key = ExactCharField(max_length=255)
     value = models.TextField(blank=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.ERP)
     updated_at = models.DateTimeField(auto_now=True)

@@ -23,8 +23,7 @@ def fill_student_identifier(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        # Re-pointed to 0003 when merged.
-        ('jodo_webhooks', '0002_rejected_delivery_and_reprocess_permission'),
+        ('jodo_webhooks', '0003_exact_event_ids'),
     ]
 
     operations = [

@@ -427,3 +427,11 @@ def test_database_down_answers_503_so_jodo_retries(deliver, caplog):
         for record in caplog.records
     )
     assert not InboundEvent.objects.filter(event_id=body["event_id"]).exists()
+
+
+def test_the_view_is_non_atomic_on_every_database_alias(settings):
+    # The event is written to router.db_for_write's alias, which need not be "default" (the
+    # ERP suite's settings add a "replica" alias on PostgreSQL and MariaDB).
+    from jodo_webhooks.views import JodoWebhookView
+
+    assert set(settings.DATABASES) <= JodoWebhookView.as_view()._non_atomic_requests

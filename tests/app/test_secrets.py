@@ -106,7 +106,8 @@ def test_a_secret_sent_as_the_signature_is_named_so_and_not_stored(deliver):
 
 def test_a_secret_in_a_refused_body_is_not_stored(deliver, header_configured):
     body = json.dumps({"note": f"the secret is {TEST_SECRET}"}).encode()
-    deliver(body, signature="0" * 64)
+    # With the right custom header, the body is read, and refused for its signature.
+    deliver(body, signature="0" * 64, headers={HEADER_NAME: HEADER_VALUE})
     assert "the secret is [redacted]" in RejectedDelivery.objects.get().body_prefix
     assert_no_secret(stored_text())
 
