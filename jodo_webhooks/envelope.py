@@ -14,9 +14,9 @@ from rest_framework import serializers
 # refuses a document nested 32 levels deep, and the payload (level 2) is stored as one; so
 # with the body at most 32 levels deep, the stored payload is at most 31, on every database.
 MAX_DEPTH = 32
-# JSON numbers that every supported database stores as they came: integers that fit in 64 bits
-# (MySQL's JSON type keeps larger ones only as rounded doubles), and floats short of infinity
-# (1e400 parses to infinity, which no JSON column can hold).
+# JSON numbers that every supported database stores as they came: signed 64-bit integers
+# (MySQL's JSON type keeps an integer beyond 64 bits only as a rounded double), and floats short
+# of infinity (1e400 parses to infinity, which no JSON column can hold).
 MIN_INTEGER = -(2**63)
 MAX_INTEGER = 2**63 - 1
 # Longer digit strings are not converted (Python refuses to, by default): out of range anyway.
