@@ -48,14 +48,18 @@ def _is_retryable(exc: BaseException) -> bool:
     return bool(exc.args) and exc.args[0] in RETRYABLE_MYSQL_ERRORS  # mysqlclient
 
 
-def process_event(event_pk: int, *, force: bool = False) -> str | None:
+def process_event(
+    event_pk: int, *, force: bool = False, recorded: InboundEvent | None = None
+) -> str | None:
     """Claim the event, run the receivers and record the outcome, all in one transaction.
 
     Returns the new status, or None when the event was not claimable: another worker holds it,
     or it already reached a final status (unless `force`). A crash or a dropped connection
     mid-way rolls back claim and work together, leaving the event as it was. A deadlock or a
     lost unique-key race is retried from the start (claim included) a few times before it
-    counts as a failure; inside a caller's transaction it fails at once.
+    counts as a failure; inside a caller's transaction it fails at once. `recorded` is the
+    event as its caller has just inserted it, which the first claim reuses if no attempt ran
+    since.
     """
     claimable: list[str] = list(Status) if force else list(RETRYABLE_STATUSES)
     db = router.db_for_write(InboundEvent)
@@ -66,7 +70,7 @@ def process_event(event_pk: int, *, force: bool = False) -> str | None:
         event: InboundEvent | None = None
         try:
             with transaction.atomic(using=db):
-                event = _claim(db, event_pk, claimable)
+                event = _claim(db, event_pk, claimable, recorded if attempt == 1 else None)
                 if event is None:
                     return None
                 status, reason = _dispatch(event)
@@ -106,15 +110,26 @@ def _events(db: str, event_pk: int) -> Any:
     return InboundEvent.objects.using(db).filter(pk=event_pk)
 
 
-def _claim(db: str, event_pk: int, claimable: list[str]) -> InboundEvent | None:
+def _claim(
+    db: str, event_pk: int, claimable: list[str], recorded: InboundEvent | None
+) -> InboundEvent | None:
     """Lock the event's row if its status allows processing; None if it does not, or if
-    another worker holds the lock (SKIP LOCKED; SQLite serialises writers instead)."""
-    return (
-        _events(db, event_pk)
-        .filter(status__in=claimable)
-        .select_for_update(skip_locked=True)
-        .first()
+    another worker holds the lock (SKIP LOCKED; SQLite serialises writers instead).
+
+    With `recorded`, the row is locked and only its `attempts` read: if no attempt ran since
+    the caller inserted it, the caller's copy is current, and reading the whole row (its body
+    and payload decoded again) is saved.
+    """
+    claimable_row = (
+        _events(db, event_pk).filter(status__in=claimable).select_for_update(skip_locked=True)
     )
+    if recorded is not None:
+        attempts = list(claimable_row.values_list("attempts", flat=True))
+        if not attempts:
+            return None
+        if attempts[0] == recorded.attempts:
+            return recorded
+    return claimable_row.first()
 
 
 def _dispatch(event: InboundEvent) -> tuple[str, str]:

@@ -29,7 +29,8 @@ def process_after_delivery(recorded: RecordedDelivery) -> None:
         transaction.on_commit(lambda: enqueue(event), using=db)
         return
     try:
-        process_event(event.pk)
+        # A new event is complete in memory; a redelivered one was read only in part.
+        process_event(event.pk, recorded=event if recorded.kind is Delivery.NEW else None)
     except Exception:
         logger.exception("Could not process Jodo event %s", log_safe(event.event_id))
 

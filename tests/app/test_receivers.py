@@ -10,8 +10,10 @@ from django.core.management import call_command
 
 import jodo_webhooks
 from jodo_webhooks import SkipEvent
+from jodo_webhooks.models import InboundEvent
+from jodo_webhooks.processing import process_event
 
-from ..factories import EnvelopeFactory
+from ..factories import EnvelopeFactory, InboundEventFactory
 from ..helpers import deliver_event
 
 pytestmark = pytest.mark.django_db
@@ -98,3 +100,22 @@ def test_jodo_status_lists_the_event_types_that_have_receivers(registered):
     listing = out.getvalue().split("Event types with receivers")[1]
     assert f"{PAYMENT_ADDED:<40} {__name__}.registered.<locals>.on_payment" in listing
     assert f"{PAYMENT_UPDATED:<40} {__name__}.registered.<locals>.on_payment" in listing
+
+
+def test_receivers_see_the_stored_event_when_an_attempt_ran_since_the_caller_recorded_it(
+    connect_receiver,
+):
+    seen: list[tuple[str, int]] = []
+
+    def receiver(sender: type, event: Any, **kwargs: Any) -> None:
+        seen.append((event.status, event.attempts))
+        if len(seen) == 1:
+            raise RuntimeError("the first attempt fails")
+
+    connect_receiver(receiver, "test.copy")
+    event = InboundEventFactory(event_type="test.copy")
+    copy_as_recorded = InboundEvent.objects.get(pk=event.pk)
+    assert process_event(event.pk) == "failed"  # an attempt after the copy was taken
+
+    assert process_event(event.pk, recorded=copy_as_recorded) == "processed"
+    assert seen == [("received", 0), ("failed", 1)]  # the second saw the row, not the copy
