@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connections, models, router, transaction
-from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models import Q
 from django.utils.module_loading import import_string
 
 from .conf import app_settings
@@ -217,38 +217,43 @@ class StudentSync:
     def _find(self, db: str, data: StudentData) -> Any:
         """The one student the event's ids point at, locked; None if there is none.
 
-        The database says which id matched which row, so the column's collation decides
-        equality exactly as its unique index does.
+        Ids compare exactly, on every database. A row that the column's collation finds equal
+        to an id but not identical (MariaDB's default collation ignores case) is a conflict:
+        updating it would change an id behind the ERP's back, and inserting beside it would
+        break its unique index. `jodo_webhooks.ExactCharField` avoids that for the id columns.
         """
         ids = {
             "jodo_student_id": (self.jodo_student_id, data.jodo_student_id),
             "identifier": (self.identifier, data.identifier),
             "custom_identifier": (self.custom_identifier, data.custom_identifier),
         }
-        matches = {
-            jodo_name: Q(**{model_field: value})
+        present = {
+            jodo_name: (model_field, value)
             for jodo_name, (model_field, value) in ids.items()
             if model_field and value
         }
-        flags = {f"jodo_sync_by_{name}": match for name, match in matches.items()}
         candidates = list(
             self.model_class._base_manager.db_manager(db)
-            .filter(reduce(operator.or_, matches.values()))
-            .annotate(
-                **{
-                    flag: ExpressionWrapper(match, output_field=BooleanField())
-                    for flag, match in flags.items()
-                }
-            )
+            .filter(reduce(operator.or_, (Q(**{f: v}) for f, v in present.values())))
             .order_by("pk")
             .select_for_update()
         )
 
         def first(jodo_name: str) -> Any:
-            flag = f"jodo_sync_by_{jodo_name}"
-            return next((s for s in candidates if getattr(s, flag, False)), None)
+            if jodo_name not in present:
+                return None
+            model_field, value = present[jodo_name]
+            return next((s for s in candidates if getattr(s, model_field) == value), None)
 
         by_jodo_id, by_identifier, by_custom = (first(name) for name in ids)
+        for candidate in candidates:
+            if candidate not in (by_jodo_id, by_identifier, by_custom):
+                event_ids = ", ".join(repr(value) for _, value in present.values())
+                raise StudentConflict(
+                    f"student {self._describe(candidate)} holds an id that the database's "
+                    f"collation treats as equal to one of the event's ({event_ids}) but that "
+                    "is not identical; ids compare exactly, so nothing was changed."
+                )
         student = by_jodo_id or by_identifier or by_custom
         if student is None:
             return None
@@ -264,7 +269,6 @@ class StudentSync:
                     f"{self._describe(student)}; nothing was changed."
                 )
         current = getattr(student, self.jodo_student_id)
-        # Matched by the Jodo id, the database already said it is equal (its collation).
         if data.jodo_student_id and by_jodo_id is None and current not in (None, ""):
             raise StudentConflict(
                 f"student {self._describe(student)} already has jodo_student_id {current!r}, "

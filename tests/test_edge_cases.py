@@ -110,13 +110,28 @@ def test_a_filtering_default_manager_does_not_hide_students_from_the_sync(
 
 
 @pytest.mark.skipif(connection.vendor != "mysql", reason="a case-insensitive collation")
-def test_a_jodo_id_equal_by_the_columns_collation_is_not_a_conflict(deliver, settings):
-    # The pupils ERP keeps MariaDB's default, case-insensitive collation (the reference ERP
-    # compares its ids exactly): the database, not Python, says which ids are equal.
+def test_ids_compare_exactly_even_where_the_columns_collation_ignores_case(deliver, settings):
+    # The pupils ERP keeps MariaDB's default, case-insensitive collation on its id columns (the
+    # reference ERP's compare exactly). A Jodo id differing only in case is another id, as on
+    # PostgreSQL: the matched pupil already has one, a conflict.
     use_erp(settings, "pupils")
     apply(deliver, student_event("A1", seconds_ago=300, jodo_student_id="J-ABC"))
     event = deliver_event(deliver, student_event("A1", seconds_ago=100, jodo_student_id="j-abc"))
-    assert event.status == "processed", event.last_error
+    assert event.status == "failed"
+    assert "already has jodo_student_id 'J-ABC'" in event.last_error
+
+
+@pytest.mark.skipif(connection.vendor != "mysql", reason="a case-insensitive collation")
+def test_a_row_equal_only_by_the_columns_collation_is_a_conflict_not_an_integrity_error(
+    deliver, settings
+):
+    use_erp(settings, "pupils")
+    apply(deliver, student_event("abc", seconds_ago=300, jodo_student_id="J-1"))
+    event = deliver_event(deliver, student_event("ABC", seconds_ago=100, jodo_student_id="J-2"))
+    assert event.status == "failed"
+    assert event.last_error.startswith("StudentConflict:")
+    assert "collation treats as equal" in event.last_error
+    assert Pupil.objects.count() == 1
 
 
 def test_a_bad_allowlist_does_not_hide_e007(settings):
