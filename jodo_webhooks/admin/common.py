@@ -1,0 +1,131 @@
+"""What the app's admin pages share: styles, the reason form, applied filters, formatting."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db import models
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.dateformat import format as format_date
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+SHORT_ID_LENGTH = 8
+
+
+class AdminCSS:
+    css = {"all": ["jodo_webhooks/admin.css"]}
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Kept in the admin log with your name.",
+    )
+
+
+def confirm_with_reason(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    *,
+    action: str,
+    title: str,
+    intro: str,
+    objects: Iterable[Any],
+    pks: Iterable[Any],
+    submit: str,
+) -> tuple[str | None, TemplateResponse | None]:
+    """An action's intermediate page: (the reason, None) once confirmed, else (None, the page).
+
+    The page posts the selection back to the changelist with the action, like Django's own
+    delete confirmation.
+    """
+    form = ReasonForm(request.POST if "confirm" in request.POST else None)
+    if form.is_bound and form.is_valid():
+        return form.cleaned_data["reason"], None
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "intro": intro,
+        "objects": list(objects),
+        "pks": [str(pk) for pk in pks],
+        "action": action,
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        "form": form,
+        "submit": submit,
+        "opts": model_admin.opts,
+        "media": model_admin.media,
+    }
+    return None, TemplateResponse(request, "admin/jodo_webhooks/confirm_action.html", context)
+
+
+class AppliedFiltersMixin:
+    """Names every applied filter above the list, so a filter set by a link is never hidden."""
+
+    change_list_template = "admin/jodo_webhooks/change_list.html"
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        if context and "cl" in context:
+            context["jodo_applied_filters"] = applied_filters(context["cl"], request)
+        return response
+
+
+def applied_filters(cl: Any, request: HttpRequest) -> list[dict[str, str]]:
+    applied = []
+    for spec in cl.filter_specs:
+        params = [name for name in spec.expected_parameters() if name in request.GET]
+        if not params:
+            continue
+        shown = [str(choice["display"]) for choice in spec.choices(cl) if choice["selected"]]
+        # A range set by a link (e.g. received_at__gte=...) matches none of the choices.
+        value = ", ".join(shown) or ", ".join(f"{p} = {request.GET[p]}" for p in params)
+        applied.append(
+            {
+                "title": str(spec.title),
+                "value": value,
+                "remove": cl.get_query_string(remove=spec.expected_parameters()),
+            }
+        )
+    return applied
+
+
+def short_id(event_id: str) -> str:
+    return event_id if len(event_id) <= SHORT_ID_LENGTH + 1 else f"{event_id[:SHORT_ID_LENGTH]}…"
+
+
+def compact_time(moment: Any) -> str:
+    return format_date(timezone.localtime(moment), "Y-m-d H:i") if moment else "-"
+
+
+def pre(text: str) -> SafeString:
+    """Text shown as it is: whitespace kept, long lines wrapped, never clipped."""
+    return format_html('<pre class="jodo-pre">{}</pre>', text)
+
+
+def pretty_json(value: object) -> SafeString:
+    return pre(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def admin_change_url(model_admin: admin.ModelAdmin, model: type[models.Model], pk: Any) -> str:
+    """The change page of `model`'s row `pk` in this admin site, or "" if it has none."""
+    if not model_admin.admin_site.is_registered(model):
+        return ""
+    opts = model._meta
+    try:
+        return reverse(
+            f"{model_admin.admin_site.name}:{opts.app_label}_{opts.model_name}_change",
+            args=[pk],
+        )
+    except NoReverseMatch:
+        return ""
