@@ -17,7 +17,7 @@ from .models import InboundEvent
 
 
 class Delivery(StrEnum):
-    NEW = "accepted"  # first delivery of this event_id: recorded now
+    ACCEPTED = "accepted"  # first delivery of this event_id: recorded now
     DUPLICATE = "duplicate"  # the same event again
     MISMATCH = "mismatch"  # a known event_id with different content: not applied
 
@@ -28,57 +28,101 @@ class RecordedDelivery:
     event: InboundEvent
 
 
-def record_delivery(
-    body: dict[str, Any],
-    raw_body: str,
-    headers: dict[str, str],
-    remote_addr: str | None,
-) -> RecordedDelivery:
-    """Insert the event, or count one more delivery of it; the unique event_id decides which."""
+class AlreadyRecorded(Exception):
+    """The event's INSERT hit the unique event_id: another delivery recorded it first.
+
+    Raised out of the transaction around the INSERT, which the unique-key error has broken
+    on PostgreSQL; `counted_redelivery` then tells a duplicate from a mismatch.
+    """
+
+    def __init__(self, error: IntegrityError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def new_event(
+    envelope: dict[str, Any], raw_text: str, headers: dict[str, str], remote_addr: str | None
+) -> InboundEvent:
+    """The unsaved `InboundEvent` row of a validated envelope."""
     now = timezone.now()
-    digest = canonical_digest(body)
-    jodo_student_id = body["payload"].get("jodo_student_id")
-    student = body["payload"].get("student")
+    payload = envelope["payload"]
+    jodo_student_id = payload.get("jodo_student_id")
+    student = payload.get("student")
     identifier = student.get("identifier") if isinstance(student, dict) else None
-    event = InboundEvent(
-        event_id=body["event_id"],
-        event_type=body["event"],
-        version=body["version"],
-        occurred_at=datetime.fromtimestamp(body["timestamp"], tz=UTC),
+    return InboundEvent(
+        event_id=envelope["event_id"],
+        event_type=envelope["event"],
+        version=envelope["version"],
+        occurred_at=datetime.fromtimestamp(envelope["timestamp"], tz=UTC),
         jodo_student_id=(jodo_student_id.strip()[:255] if isinstance(jodo_student_id, str) else ""),
         student_identifier=(identifier.strip()[:255] if isinstance(identifier, str) else ""),
-        payload=body["payload"],
-        raw_body=raw_body,
-        payload_digest=digest,
+        payload=payload,
+        raw_body=raw_text,
+        payload_digest=canonical_digest(envelope),
         headers=headers,
         remote_addr=remote_addr,
         received_at=now,
         last_delivered_at=now,
     )
-    db = router.db_for_write(InboundEvent)
-    # Inside a caller's transaction, a savepoint keeps a duplicate from breaking it; on its own,
-    # the INSERT needs no transaction at all.
-    in_transaction = not transaction.get_autocommit(using=db)
-    try:
-        with transaction.atomic(using=db) if in_transaction else nullcontext():
-            event.save(force_insert=True, using=db)
-        return RecordedDelivery(Delivery.NEW, event)
-    except IntegrityError:
-        # Read from the primary: a replica may not have the row yet.
-        known = (
-            InboundEvent.objects.using(db)
-            .only("event_id", "status", "payload_digest")
-            .filter(event_id=event.event_id)
-            .first()
-        )
-        if known is None:
-            raise  # not the event_id: a real error, reported as such
 
+
+def insert_event(db: str, event: InboundEvent) -> None:
+    """INSERT the event's row (again, after a rolled-back attempt); AlreadyRecorded if its
+    event_id is taken. Inside a transaction, the caller rolls back on AlreadyRecorded."""
+    event.pk = None  # a rolled-back attempt's id is gone with its row
+    try:
+        event.save(force_insert=True, using=db)
+    except IntegrityError as exc:
+        raise AlreadyRecorded(exc) from exc
+
+
+def counted_redelivery(db: str, event: InboundEvent) -> RecordedDelivery | None:
+    """Count a delivery of an event_id already recorded: a duplicate, or a mismatch if its
+    content differs. None if the event_id is not recorded (yet)."""
+    # Read from the primary: a replica may not have the row yet.
+    known = (
+        InboundEvent.objects.using(db)
+        .only("event_id", "status", "payload_digest")
+        .filter(event_id=event.event_id)
+        .first()
+    )
+    if known is None:
+        return None
     # The digest never changes after the INSERT, so comparing it here and counting below cannot
     # race with another delivery.
     known_event = InboundEvent.objects.using(db).filter(pk=known.pk)
-    if known.payload_digest == digest:
-        known_event.update(delivery_count=F("delivery_count") + 1, last_delivered_at=now)
+    if known.payload_digest == event.payload_digest:
+        known_event.update(
+            delivery_count=F("delivery_count") + 1, last_delivered_at=event.last_delivered_at
+        )
         return RecordedDelivery(Delivery.DUPLICATE, known)
     known_event.update(digest_mismatches=F("digest_mismatches") + 1)
     return RecordedDelivery(Delivery.MISMATCH, known)
+
+
+def insert_alone(db: str, event: InboundEvent) -> None:
+    """`insert_event` in no transaction of its own: committed at once, or inside a caller's
+    transaction, in a savepoint that keeps a duplicate from breaking it."""
+    in_transaction = not transaction.get_autocommit(using=db)
+    with transaction.atomic(using=db) if in_transaction else nullcontext():
+        insert_event(db, event)
+
+
+def record_delivery(
+    envelope: dict[str, Any],
+    raw_text: str,
+    headers: dict[str, str],
+    remote_addr: str | None,
+) -> RecordedDelivery:
+    """Record a validated envelope without processing it (seeding, tests): the INSERT, or the
+    delivery counted if its event_id is recorded; the unique event_id decides which."""
+    db = router.db_for_write(InboundEvent)
+    event = new_event(envelope, raw_text, headers, remote_addr)
+    try:
+        insert_alone(db, event)
+        return RecordedDelivery(Delivery.ACCEPTED, event)
+    except AlreadyRecorded as taken:
+        known = counted_redelivery(db, event)
+        if known is None:
+            raise taken.error from None  # not the event_id: a real error, reported as such
+        return known

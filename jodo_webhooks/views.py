@@ -18,9 +18,9 @@ from .conf import app_settings
 from .envelope import InvalidBody, parse_body, validate_envelope
 from .logs import log_safe
 from .models import RejectedDelivery
-from .recording import Delivery, record_delivery
+from .receiving import receive
+from .recording import Delivery
 from .rejections import record_rejected_delivery, storable_headers
-from .scheduling import process_after_delivery
 from .security import check_before_body, check_signature, client_address, redacted_headers
 
 logger = logging.getLogger("jodo_webhooks")
@@ -196,7 +196,7 @@ class JodoWebhookView(APIView):
 
         headers = storable_headers(redacted_headers(http_request))
         try:
-            recorded = record_delivery(parsed, raw_text, headers, address)
+            recorded = receive(parsed, raw_text, headers, address)
         except (OperationalError, InterfaceError):
             logger.exception("Could not record Jodo event %s", log_safe(self.event_id))
             return error(503, "unavailable", "Could not record the event; please retry.")
@@ -215,7 +215,6 @@ class JodoWebhookView(APIView):
                 detail,
                 event_id=event.event_id,
             )
-        process_after_delivery(recorded)
         return Response({"status": recorded.kind.value, "event_id": event.event_id})
 
     def refuse(

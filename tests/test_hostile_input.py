@@ -337,7 +337,7 @@ def test_unexpected_error_is_a_json_500_logged_once_with_the_event_id(deliver, c
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("something nobody planned for")
 
-    monkeypatch.setattr("jodo_webhooks.views.record_delivery", broken)
+    monkeypatch.setattr("jodo_webhooks.views.receive", broken)
     body = EnvelopeFactory(event_id="evt-unexpected\n")
     caplog.set_level(logging.INFO)
     response = deliver(body)

@@ -10,10 +10,8 @@ from django.core.management import call_command
 
 import jodo_webhooks
 from jodo_webhooks import SkipEvent
-from jodo_webhooks.models import InboundEvent
-from jodo_webhooks.processing import process_event
 
-from ..factories import EnvelopeFactory, InboundEventFactory
+from ..factories import EnvelopeFactory
 from ..helpers import deliver_event
 
 pytestmark = pytest.mark.django_db
@@ -102,9 +100,11 @@ def test_jodo_status_lists_the_event_types_that_have_receivers(registered):
     assert f"{PAYMENT_UPDATED:<40} {__name__}.registered.<locals>.on_payment" in listing
 
 
-def test_receivers_see_the_stored_event_when_an_attempt_ran_since_the_caller_recorded_it(
-    connect_receiver,
+def test_receivers_see_the_event_as_stored_before_the_attempt_in_either_path(
+    deliver, connect_receiver
 ):
+    """A new delivery (recorded and processed in one transaction) and a redelivery (claimed)
+    both show the receivers the row as it was before their attempt."""
     seen: list[tuple[str, int]] = []
 
     def receiver(sender: type, event: Any, **kwargs: Any) -> None:
@@ -113,9 +113,8 @@ def test_receivers_see_the_stored_event_when_an_attempt_ran_since_the_caller_rec
             raise RuntimeError("the first attempt fails")
 
     connect_receiver(receiver, "test.copy")
-    event = InboundEventFactory(event_type="test.copy")
-    copy_as_recorded = InboundEvent.objects.get(pk=event.pk)
-    assert process_event(event.pk) == "failed"  # an attempt after the copy was taken
+    body = EnvelopeFactory(event="test.copy")
+    assert deliver_event(deliver, body).status == "failed"
 
-    assert process_event(event.pk, recorded=copy_as_recorded) == "processed"
-    assert seen == [("received", 0), ("failed", 1)]  # the second saw the row, not the copy
+    assert deliver_event(deliver, body).status == "processed"
+    assert seen == [("received", 0), ("failed", 1)]

@@ -177,7 +177,7 @@ def test_a_duplicate_inside_a_callers_transaction_leaves_that_transaction_usable
         ]
         # On PostgreSQL a failed statement would abort the caller's transaction here.
         event = InboundEvent.objects.get(event_id=body["event_id"])
-    assert kinds == [Delivery.NEW, Delivery.DUPLICATE, Delivery.MISMATCH]
+    assert kinds == [Delivery.ACCEPTED, Delivery.DUPLICATE, Delivery.MISMATCH]
     assert (event.delivery_count, event.digest_mismatches) == (2, 1)
 
 
