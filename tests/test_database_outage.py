@@ -188,11 +188,13 @@ def test_connection_lost_right_after_the_insert_the_answer_matches_what_was_stor
     assert event.delivery_count == (2 if stored else 1)
 
 
-def test_connection_lost_while_processing_rolls_back_the_half_applied_event(
+def test_connection_lost_while_processing_a_new_event_answers_503_and_keeps_nothing(
     proxy, deliver_as_a_server, connect_receiver
 ):
-    """The event is recorded (2xx), the student's rows are written, then the connection dies
-    before the outcome is: nothing of the work survives and the event waits, 'received'."""
+    """Inline, a new event is recorded and processed in one transaction. The student's rows are
+    written, then the connection dies before the commit: the event's row goes with the work, so
+    the answer is 503 (never a 2xx for a row that is not stored), and nothing is half-applied.
+    Jodo's retry then records and applies it."""
     body = registered("LOST-PROCESSING")
     seen: list[bool] = []
 
@@ -205,18 +207,49 @@ def test_connection_lost_while_processing_rolls_back_the_half_applied_event(
     connect_receiver(cut_after_the_students_receiver)
     response = deliver_as_a_server(body)
 
-    assert response.status_code == 200, response.content  # recorded before the cut
+    assert_unavailable(response)
     assert seen == [True]
+    proxy.restore()
+    drop_connection()
+    assert not InboundEvent.objects.exists()
+    assert not Student.objects.exists()
+    assert not StudentNote.objects.exists()
+
+    assert_accepted(deliver_as_a_server(body), body)
+    event = InboundEvent.objects.get()
+    assert (event.status, event.attempts, event.delivery_count) == ("processed", 1, 1)
+    assert Student.objects.get().identifier == "LOST-PROCESSING"
+    assert seen == [True, True]
+
+
+def test_connection_lost_while_reprocessing_a_recorded_event_rolls_back_the_attempt(
+    proxy, deliver_as_a_server, connect_receiver, jodo_settings
+):
+    """A redelivery of a recorded, unprocessed event is claimed and processed in a transaction
+    of its own: the connection dying in the middle leaves the event as it was, 'received'."""
+    body = registered("LOST-REPROCESSING")
+    cut = {"armed": False}
+
+    def cut_when_armed(sender: type, event: InboundEvent, **kwargs: Any) -> None:
+        if cut["armed"]:
+            cut["armed"] = False
+            proxy.cut()
+
+    jodo_settings["PROCESSING"] = "task"
+    assert deliver_as_a_server(body).status_code == 200  # recorded, left for a worker
+    jodo_settings["PROCESSING"] = "inline"
+    connect_receiver(cut_when_armed)
+    cut["armed"] = True
+    response = deliver_as_a_server(body)
+
+    # The event was recorded before: the redelivery is answered 2xx whatever happens next.
+    assert response.status_code == 200, response.content
     proxy.restore()
     drop_connection()
     event = InboundEvent.objects.get()
     assert (event.status, event.attempts, event.processed_at) == ("received", 0, None)
     assert not Student.objects.exists()
-    assert not StudentNote.objects.exists()
 
-    # Jodo's next delivery of it (or `jodo_reprocess --pending`) applies it.
     assert deliver_as_a_server(body).status_code == 200
     event.refresh_from_db()
-    assert (event.status, event.attempts, event.delivery_count) == ("processed", 1, 2)
-    assert Student.objects.get().identifier == "LOST-PROCESSING"
-    assert seen == [True, True]
+    assert (event.status, event.attempts, event.delivery_count) == ("processed", 1, 3)
