@@ -12,8 +12,9 @@ import logging
 import random
 import time
 import traceback
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, OperationalError, router, transaction
 from django.db.models import F
@@ -28,6 +29,7 @@ from .signals import event_received, is_handled
 
 logger = logging.getLogger("jodo_webhooks")
 
+T = TypeVar("T")
 Status = InboundEvent.Status
 RETRYABLE_STATUSES = (Status.RECEIVED, Status.FAILED)
 
@@ -51,20 +53,25 @@ def _is_retryable(exc: BaseException) -> bool:
     return bool(exc.args) and exc.args[0] in RETRYABLE_MYSQL_ERRORS  # mysqlclient
 
 
-def run_receivers(event: InboundEvent) -> tuple[str, str]:
-    """Send `event_received` for the event: its outcome (status, reason) if no receiver raises.
-
-    Receivers raise SkipEvent, or any other exception, to their caller, whose transaction then
-    rolls their work back.
-    """
+def planned_outcome(event: InboundEvent) -> tuple[str, str]:
+    """The outcome (status, reason) an attempt has if no receiver raises."""
     max_age_days = app_settings.MAX_EVENT_AGE_DAYS
     # Measured at receipt: a replayed old body is refused, a failed one reprocessed late is not.
     if max_age_days and event.occurred_at < event.received_at - timedelta(days=max_age_days):
         return Status.SKIPPED, f"older than the maximum event age ({max_age_days} days)"
-    event_received.send(sender=InboundEvent, event=event, event_type=event.event_type)
     if is_handled(event.event_type):
         return Status.PROCESSED, ""
     return Status.IGNORED, f"no receiver handles {event.event_type}"
+
+
+def run_receivers(event: InboundEvent, planned: tuple[str, str]) -> None:
+    """Send `event_received` for the event, unless its planned outcome is to skip it.
+
+    The one place receivers run. They raise SkipEvent, or any other exception, to the caller,
+    whose transaction then rolls their work back.
+    """
+    if planned[0] != Status.SKIPPED:
+        event_received.send(sender=InboundEvent, event=event, event_type=event.event_type)
 
 
 def outcome(status: str, reason: str = "", error: BaseException | None = None) -> dict[str, Any]:
@@ -81,63 +88,90 @@ def outcome(status: str, reason: str = "", error: BaseException | None = None) -
     }
 
 
-def _retry_or_log(event_id: str, exc: Exception, attempt: int, attempts: int) -> bool:
-    """Whether to run the attempt again (after a short jitter); logs either way."""
-    if attempt < attempts and _is_retryable(exc):
-        logger.warning(
-            "Retrying Jodo event %s after %s: %s",
-            log_safe(event_id),
-            type(exc).__name__,
-            log_safe(exc),
-        )
-        time.sleep(random.uniform(0, 0.05 * attempt))  # noqa: S311 - jitter only
-        return True
-    logger.exception("Processing of Jodo event %s failed: %s", log_safe(event_id), log_safe(exc))
-    return False
+class Failure(dict[str, Any]):
+    """The fields recording why an attempt failed or was skipped, stored after the rollback."""
+
+
+def _attempt(db: str, name: Callable[[], str], run: Callable[[], T]) -> T | Failure:
+    """Run `run` (one transaction, the receivers inside), again after a deadlock or a lost
+    unique-key race, a few times. Its result; or, if it raised, the Failure to record.
+
+    Inside a caller's transaction an error has broken that too: no retry then, and if the
+    database rolled it back (InnoDB does to a deadlock victim), the error is raised, since
+    nothing can be recorded in it and the caller's transaction must roll back too.
+    """
+    in_callers_transaction = not transaction.get_autocommit(using=db)
+    attempts = 1 if in_callers_transaction else PROCESSING_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        try:
+            return run()
+        except AlreadyRecorded:
+            raise
+        except SkipEvent as skip:
+            return Failure(outcome(Status.SKIPPED, skip.reason))
+        except Exception as exc:
+            if in_callers_transaction and transaction.get_rollback(using=db):
+                raise
+            if attempt < attempts and _is_retryable(exc):
+                logger.warning(
+                    "Retrying Jodo event %s after %s: %s",
+                    log_safe(name()),
+                    type(exc).__name__,
+                    log_safe(exc),
+                )
+                time.sleep(random.uniform(0, 0.05 * attempt))  # noqa: S311 - jitter only
+                continue
+            logger.exception(
+                "Processing of Jodo event %s failed: %s", log_safe(name()), log_safe(exc)
+            )
+            return Failure(outcome(Status.FAILED, error=exc))
+    raise AssertionError("unreachable")
+
+
+# What the receivers see of an event on its first attempt, whatever its row holds.
+BEFORE_ANY_ATTEMPT: dict[str, Any] = {
+    "status": Status.RECEIVED,
+    "status_reason": "",
+    "processed_at": None,
+    "attempts": 0,
+}
 
 
 def process_new_event(db: str, event: InboundEvent) -> None:
     """Record a new event and process it in one transaction: one commit, and no claim, since no
     one else can see the row before that commit.
 
-    If a receiver raises (SkipEvent or an error), the transaction rolls back, the event's row
-    with it, and the row is inserted again with the outcome: the receivers' work is gone, the
-    delivery is not. A deadlock or a lost unique-key race runs the whole transaction again, a
-    few times. Raises AlreadyRecorded if another delivery recorded the event_id first, and a
-    database error if the row could not be stored (the answer is then 503: nothing is kept).
-    `event` is unsaved; on return it is the row as stored.
+    The row is inserted with the outcome of a successful attempt, so that no UPDATE follows
+    the receivers: the transaction commits that outcome only together with their work. The
+    receivers still see the event as before any attempt (`received`, 0 attempts). If one
+    raises (SkipEvent or an error), the transaction rolls back, the row with it, and the row
+    is inserted again with why: the receivers' work is gone, the delivery is not. A deadlock
+    or a lost unique-key race runs the whole transaction again, a few times.
+
+    Raises AlreadyRecorded if another delivery recorded the event_id first, and a database
+    error if the row could not be stored (the answer is then 503: nothing was kept). `event`
+    is unsaved; on return it is the row as stored.
     """
-    # Inside a caller's transaction an error has broken that too: no retry then.
-    in_callers_transaction = not transaction.get_autocommit(using=db)
-    attempts = 1 if in_callers_transaction else PROCESSING_ATTEMPTS
-    for attempt in range(1, attempts + 1):
-        try:
-            with transaction.atomic(using=db):
-                insert_event(db, event)
-                fields = outcome(*run_receivers(event))
-                InboundEvent.objects.using(db).filter(pk=event.pk).update(**fields, attempts=1)
-        except AlreadyRecorded:
-            raise
-        except SkipEvent as skip:
-            fields = outcome(Status.SKIPPED, skip.reason)
-        except Exception as exc:
-            if in_callers_transaction and transaction.get_rollback(using=db):
-                raise  # the caller's transaction must roll back too (see process_event)
-            if _retry_or_log(event.event_id, exc, attempt, attempts):
-                continue
-            fields = outcome(Status.FAILED, error=exc)
-        else:
-            _set(event, fields, attempts=1)
-            return
+    planned = planned_outcome(event)
+    succeeded = outcome(*planned) | {"attempts": 1}
+
+    def record_and_run() -> None:
+        with transaction.atomic(using=db):
+            _set(event, succeeded)
+            insert_event(db, event)
+            _set(event, BEFORE_ANY_ATTEMPT)
+            run_receivers(event, planned)
+        _set(event, succeeded)
+
+    failure = _attempt(db, lambda: event.event_id, record_and_run)
+    if failure is not None:
         # A receiver raised: its work was rolled back with the row; store the row with why.
-        _set(event, fields, attempts=1)
+        _set(event, failure | {"attempts": 1})
         insert_event(db, event)
-        return
-    raise AssertionError("unreachable")
 
 
-def _set(event: InboundEvent, fields: dict[str, Any], **more: Any) -> None:
-    for name, value in (fields | more).items():
+def _set(event: InboundEvent, fields: dict[str, Any]) -> None:
+    for name, value in fields.items():
         setattr(event, name, value)
 
 
@@ -152,32 +186,28 @@ def process_event(event_pk: int, *, force: bool = False) -> str | None:
     """
     claimable: list[str] = list(Status) if force else list(RETRYABLE_STATUSES)
     db = router.db_for_write(InboundEvent)
-    # Inside a caller's transaction an error has broken that too: no retry then.
-    in_callers_transaction = not transaction.get_autocommit(using=db)
-    attempts = 1 if in_callers_transaction else PROCESSING_ATTEMPTS
-    for attempt in range(1, attempts + 1):
-        event: InboundEvent | None = None
-        try:
-            with transaction.atomic(using=db):
-                event = _claim(db, event_pk, claimable)
-                if event is None:
-                    return None
-                status, reason = run_receivers(event)
-                _events(db, event_pk).update(**outcome(status, reason), attempts=F("attempts") + 1)
-                return status
-        except SkipEvent as skip:
-            # The receivers' work is rolled back; the outcome is recorded in its own transaction.
-            fields = outcome(Status.SKIPPED, skip.reason)
-        except Exception as exc:
-            if in_callers_transaction and transaction.get_rollback(using=db):
-                # The caller's transaction is broken (InnoDB rolls a deadlock victim's whole
-                # transaction back): nothing can be recorded in it, so it must roll back too.
-                raise
-            if _retry_or_log(event.event_id if event else f"pk={event_pk}", exc, attempt, attempts):
-                continue
-            fields = outcome(Status.FAILED, error=exc)
-        return _record_outcome(db, event_pk, claimable, event, fields)
-    raise AssertionError("unreachable")
+    claimed: list[InboundEvent] = []  # the event as the latest attempt claimed it
+
+    def claim_and_run() -> str | None:
+        claimed.clear()
+        with transaction.atomic(using=db):
+            event = _claim(db, event_pk, claimable)
+            if event is None:
+                return None
+            claimed.append(event)
+            planned = planned_outcome(event)
+            run_receivers(event, planned)
+            _events(db, event_pk).update(**outcome(*planned), attempts=F("attempts") + 1)
+            return planned[0]
+
+    def name() -> str:
+        return claimed[0].event_id if claimed else f"pk={event_pk}"
+
+    result = _attempt(db, name, claim_and_run)
+    if not isinstance(result, Failure):
+        return result
+    # The receivers' work is rolled back; the outcome is recorded in its own transaction.
+    return _record_outcome(db, event_pk, claimable, claimed[0] if claimed else None, result)
 
 
 def _events(db: str, event_pk: int) -> Any:
@@ -200,7 +230,7 @@ def _record_outcome(
     event_pk: int,
     claimable: list[str],
     claimed: InboundEvent | None,
-    fields: dict[str, Any],
+    fields: Failure,
 ) -> str | None:
     """Record a skip or a failure after the rollback, in its own transaction: unless another
     worker ran an attempt since this one's claim (its `attempts` moved on), whose outcome
@@ -210,4 +240,4 @@ def _record_outcome(
         unchanged = unchanged.filter(attempts=claimed.attempts)
     with transaction.atomic(using=db):
         updated = unchanged.update(**fields, attempts=F("attempts") + 1)
-    return fields["status"] if updated else None
+    return str(fields["status"]) if updated else None
