@@ -22,7 +22,9 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-sys.path[:0] = [str(BENCH.parent), str(BENCH)]
+# The project's code: this checkout's, or another's (bench/run.py --baseline).
+PROJECT = Path(os.environ.get("BENCH_PROJECT_ROOT") or BENCH.parent)
+sys.path[:0] = [str(PROJECT), str(BENCH)]
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--reference", action="store_true")

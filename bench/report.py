@@ -42,15 +42,21 @@ def table(columns: dict[str, str], rows: list[dict[str, Any]], digits: int = 2) 
     return [*lines, ""]
 
 
-def environment(server_url: str) -> dict[str, Any]:
-    """The machine and software, at the start of the run."""
+def git_commit(root: Path) -> str:
+    """The checkout's commit, and whether its code (bench/ aside) has uncommitted changes."""
 
     def git(*argv: str) -> str:
-        return subprocess.run(["git", "-C", ROOT, *argv], capture_output=True, text=True).stdout
+        return subprocess.run(["git", "-C", root, *argv], capture_output=True, text=True).stdout
 
     commit = git("rev-parse", "--short", "HEAD").strip()
     if git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench"):
         commit += " with uncommitted changes"
+    return commit
+
+
+def environment(server_url: str) -> dict[str, Any]:
+    """The machine and software, at the start of the run."""
+    commit = git_commit(ROOT)
     with psycopg.connect(server_url, autocommit=True) as conn:
         pg = conn.execute("SELECT version()").fetchone()[0].split(" on ")[0]
         pg += f" (synchronous_commit={conn.execute('SHOW synchronous_commit').fetchone()[0]})"
@@ -92,8 +98,9 @@ def markdown(data: dict[str, Any], a: Any) -> list[str]:
         f"{env['software']}; commit {env['git_commit']}; {env['date']}.",
         "",
         f"Load: wrk, {a.connections} connections, {a.wrk_threads} thread(s), {a.duration}s "
-        f"rounds (warm-up {a.warmup}s), {a.rounds} round(s) each alternating project and "
-        f"reference; gunicorn {a.workers} {a.worker_class} workers"
+        f"rounds (warm-up {a.warmup}s), {a.rounds} round(s) each alternating project"
+        + (f", baseline ({a.baseline}, commit {git_commit(a.baseline)})" if a.baseline else "")
+        + f" and reference; gunicorn {a.workers} {a.worker_class} workers"
         + (f" x {a.threads} threads" if a.threads else "")
         + f"; CONN_MAX_AGE={a.conn_max_age}; {a.notes} notes per student."
         + (" SMOKE RUN: rates are meaningless." if a.smoke else ""),
@@ -168,6 +175,13 @@ def comparison(s: dict[str, Any]) -> list[str]:
         f"{fmt(m['reference_median_events_per_s'], 1)} events/s, p99 "
         f"{fmt(m['reference_median_p99_ms'])} ms."
     )
+    if m.get("baseline_median_ratio_events_per_s") is not None:
+        text += (
+            f" Baseline (--baseline): events/s **{fmt(m['baseline_median_ratio_events_per_s'])}**"
+            f", p99 **{fmt(m['baseline_median_ratio_p99'])}** of the reference; "
+            f"{fmt(m['baseline_median_events_per_s'], 1)} events/s, p99 "
+            f"{fmt(m['baseline_median_p99_ms'])} ms."
+        )
     lines = [*table(ROUNDS, s["rounds"]), text, ""]
     return lines + (table(DRAIN, m["drain"]) if "drain" in m else [])
 
@@ -195,7 +209,7 @@ def profile(s: dict[str, Any]) -> list[str]:
     lines += ["CPU ms per request by part (cumulative; parts nest):", ""]
     lines += table({"part": "part"} | {r: r for r in receivers}, by_part, digits=3)
     # The project's functions that no project run called: renamed since the table was written.
-    project = [set(r["not_found"]) for r in rounds if r["receiver"] != "reference"]
+    project = [set(r["not_found"]) for r in rounds if r["receiver"].startswith("project")]
     missing = set.intersection(*project) if project else set()
     if missing:
         lines += [f"Not found, so skipped: {', '.join(sorted(missing))}.", ""]

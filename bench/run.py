@@ -4,6 +4,7 @@
     .venv/bin/python bench/run.py --scenario all --duration 20 --connections 16 \
         --workers 2 --rounds 3
     .venv/bin/python bench/run.py --smoke        # CI: a few hundred requests, checks only
+    .venv/bin/python bench/run.py --scenario inline --baseline ../before   # before/after
 
 PostgreSQL only, a fresh database per scenario; both receivers under gunicorn on 127.0.0.1,
 driven by wrk. bench/README.md describes the scenarios, the checks and the report.
@@ -89,6 +90,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add("--rss-duration", type=float, default=120, help="seconds of load, rss (120)")
     add("--profile-requests", type=int, default=500, help="requests profiled, profile (500)")
     add("--database-url", help="PostgreSQL server (default: that of $DATABASE_URL, else local)")
+    add(
+        "--baseline",
+        type=Path,
+        help="another checkout of the project (with its .venv), run beside this one as "
+        "receiver 'baseline' (inline, dupes, task, profile): before/after in the same rounds",
+    )
     add("--keep-db", action="store_true", help="do not drop the databases")
     add("--output", help="results folder (bench/results/<run id>)")
     add("--smoke", action="store_true", help="CI: 100 requests a round, 1 round, no timing judged")
@@ -114,6 +121,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}"
         )
     args.scenarios = [s for s in SCENARIOS if s in names]
+    if args.baseline is not None:
+        args.baseline = args.baseline.resolve()
+        if not (args.baseline / ".venv" / "bin" / "gunicorn").exists():
+            parser.error(f"--baseline {args.baseline}: no .venv there (run its bin/setup)")
     args.run_id = dt.datetime.now().strftime("%Y%m%d_%H%M%S")
     return args
 

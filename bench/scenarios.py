@@ -62,30 +62,29 @@ class Harness:
         """Warm-up, then rounds alternating project and reference, on one fresh database."""
         a = self.args
         db = self.stack.database(result.name)
-        servers = [
-            self.stack.gunicorn("project", db, processing),
-            self.stack.gunicorn("reference", db),
-        ]
-        modes = {"project": processing, "reference": "reference"}
+        names = ["project", *(["baseline"] if a.baseline else []), "reference"]
+        servers = [self.stack.gunicorn(name, db, processing) for name in names]
+        modes = dict.fromkeys(names, processing) | {"reference": "reference"}
         for server in servers:
             self.wrk(result, server, db, "warm-up", modes[server.name], seconds=a.warmup)
         for n in range(1, a.rounds + 1):
-            p, r = (
+            *measured, r = (
                 self.wrk(
                     result, s, db, f"round {n}", modes[s.name], seconds=a.duration, dupes=dupes
                 )
                 for s in servers
             )
-            if r["events_per_s"] and r["p99_ms"]:
-                p["ratio_events_per_s"] = round(p["events_per_s"] / r["events_per_s"], 3)
-                p["ratio_p99"] = round(p["p99_ms"] / r["p99_ms"], 3)
-            result.rounds += [p | {"round": n}, r | {"round": n}]
+            for p in measured:  # the project (and the baseline) against this round's reference
+                if r["events_per_s"] and r["p99_ms"]:
+                    p["ratio_events_per_s"] = round(p["events_per_s"] / r["events_per_s"], 3)
+                    p["ratio_p99"] = round(p["p99_ms"] / r["p99_ms"], 3)
+            result.rounds += [m | {"round": n} for m in (*measured, r)]
         for server in servers:
             result.check(f"{server.name}: no error in the gunicorn log", server.errors() == 0)
             self.stack.stop(server.proc)
         if a.rounds < 3 and not a.smoke:
             result.notes.append("fewer than 3 rounds per receiver: indicative only")
-        for name in ("project", "reference"):
+        for name in names:
             rows = [r for r in result.rounds if r["receiver"] == name]
             for key in ("ratio_events_per_s", "ratio_p99", "events_per_s", "p99_ms"):
                 result.summary[f"{name}_median_{key}"] = median([r.get(key) for r in rows])
@@ -226,15 +225,18 @@ class Harness:
             )
             return
         db = self.stack.database(result.name)
-        for receiver, processing, flags in (
-            ("project", "inline", []),
-            ("project-task-ingest", "task", []),
-            ("reference", "inline", ["--reference"]),
-        ):
+        runs = [("project", "inline", []), ("project-task-ingest", "task", [])]
+        if self.args.baseline:  # the --baseline checkout's code, under its own virtualenv
+            runs += [("baseline", "inline", []), ("baseline-task-ingest", "task", [])]
+        for receiver, processing, flags in [*runs, ("reference", "inline", ["--reference"])]:
             argv = [f"--label={receiver}", *flags, f"--requests={self.args.profile_requests}"]
             argv += [f"--notes={self.args.notes}", f"--tag={self.short}p{len(result.rounds)}"]
             argv += [f"--out={self.out / f'profile-{receiver}'}"]
             env = self.stack.env(db, processing) | {"PYTHONPATH": str(TOOLS)}
-            data = self.stack.script("profile_request.py", *argv, env=env)
+            python = PYTHON
+            if receiver.startswith("baseline"):
+                env["BENCH_PROJECT_ROOT"] = str(self.args.baseline)
+                python = str(self.args.baseline / ".venv" / "bin" / "python")
+            data = self.stack.script("profile_request.py", *argv, env=env, python=python)
             result.rounds.append(data)
             log(f"profile: {receiver}: {data['ms_per_request']} ms/request in-process")

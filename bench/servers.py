@@ -194,9 +194,9 @@ class Stack:
     def manage(self, db: Database, *argv: str, log_name: str, processing: str = "inline"):
         return self.run([PYTHON, "manage.py", *argv], self.env(db, processing), log_name)
 
-    def script(self, name: str, *argv: str, env: dict[str, str]) -> Any:
+    def script(self, name: str, *argv: str, env: dict[str, str], python: str = PYTHON) -> Any:
         """Run one of bench/'s scripts in the project's environment: the JSON it prints last."""
-        done = self.run([PYTHON, str(BENCH / name), *argv], env, name.removesuffix(".py"))
+        done = self.run([python, str(BENCH / name), *argv], env, name.removesuffix(".py"))
         if done.returncode != 0:
             raise HarnessError(f"{name} failed:\n{done.stderr[-3000:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])
@@ -213,12 +213,18 @@ class Stack:
     def log_path(self, name: str) -> Path:
         return self.out / "logs" / f"{name}.log"
 
-    def start(self, argv: list[str], env: dict[str, str], log_name: str) -> subprocess.Popen:
+    def root(self, name: str) -> Path:
+        """The checkout whose code receiver `name` runs: --baseline's for "baseline"."""
+        return self.args.baseline if name == "baseline" else ROOT
+
+    def start(
+        self, argv: list[str], env: dict[str, str], log_name: str, cwd: Path = ROOT
+    ) -> subprocess.Popen:
         with self.log_path(log_name).open("ab") as out:
             proc = subprocess.Popen(
                 argv,
                 env=env,
-                cwd=ROOT,
+                cwd=cwd,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -241,9 +247,11 @@ class Stack:
         self.procs.remove(proc)
 
     def gunicorn(self, name: str, db: Database, processing: str = "inline") -> Server:
-        """`name` ("project" or "reference") under gunicorn on a free port, once it answers."""
-        a, port = self.args, free_port()
-        argv = [GUNICORN, "--workers", str(a.workers), "--worker-class", a.worker_class]
+        """`name` ("project", "baseline" or "reference") under gunicorn on a free port, once it
+        answers. "baseline" is the --baseline checkout's code, under its own virtualenv."""
+        a, port, root = self.args, free_port(), self.root(name)
+        gunicorn = str(root / ".venv" / "bin" / "gunicorn") if name == "baseline" else GUNICORN
+        argv = [gunicorn, "--workers", str(a.workers), "--worker-class", a.worker_class]
         argv += ["--bind", f"127.0.0.1:{port}", "--backlog", "2048", "--timeout", "60"]
         argv += ["--graceful-timeout", "5", "--log-level", "warning"]
         # Two masters would share gunicorn's control socket path.
@@ -255,7 +263,8 @@ class Stack:
         else:
             argv += ["erp_project.wsgi:application"]
         log_name = f"gunicorn-{name}-{processing}-{port}"
-        server = Server(name, self.start(argv, env, log_name), port, self.log_path(log_name))
+        proc = self.start(argv, env, log_name, cwd=root)
+        server = Server(name, proc, port, self.log_path(log_name))
         deadline = time.monotonic() + 30
         while True:
             if server.proc.poll() is not None:
