@@ -79,13 +79,10 @@ def insert_event(db: str, event: InboundEvent) -> None:
 def counted_redelivery(db: str, event: InboundEvent) -> RecordedDelivery | None:
     """Count a delivery of an event_id already recorded: a duplicate, or a mismatch if its
     content differs. None if the event_id is not recorded (yet)."""
-    # Read from the primary: a replica may not have the row yet.
-    known = (
-        InboundEvent.objects.using(db)
-        .only("event_id", "status", "payload_digest")
-        .filter(event_id=event.event_id)
-        .first()
-    )
+    # Read from the primary: a replica may not have the row yet. The event_id is unique: no
+    # ordering needed.
+    found = InboundEvent.objects.using(db).filter(event_id=event.event_id)
+    known = next(iter(found.only("event_id", "status", "payload_digest")[:1]), None)
     if known is None:
         return None
     # The digest never changes after the INSERT, so comparing it here and counting below cannot
