@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django_tasks.backends.dummy import DummyBackend
+from django_tasks_db import DatabaseBackend
 from django_tasks_db.models import DBTaskResult
 
 from jodo_webhooks.models import InboundEvent
@@ -27,6 +28,14 @@ class EnqueueFailsBackend(DummyBackend):
     """A Tasks backend whose queue is down."""
 
     def enqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
+        raise ConnectionError("the task queue is down")
+
+
+class StoresThenFailsBackend(DatabaseBackend):
+    """The database backend, failing once it has written the task's row."""
+
+    def enqueue(self, task: Any, args: Any, kwargs: Any) -> Any:
+        super().enqueue(task, args, kwargs)
         raise ConnectionError("the task queue is down")
 
 
@@ -125,3 +134,35 @@ def test_enqueue_failure_leaves_event_received_for_reprocess(
     event.refresh_from_db()
     assert (event.status, event.attempts) == (Status.PROCESSED, 1)
     assert Student.objects.get().identifier == body["payload"]["student"]["identifier"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_queue_in_the_same_database_event_and_task_commit_together(
+    task_mode, settings, deliver, caplog
+):
+    """One transaction holds the event's row and its task's: a failed enqueue takes its half
+    written task back with it, and the event is recorded on its own, waiting for a reprocess."""
+    use_backend(settings, f"{__name__}.StoresThenFailsBackend")
+    body = EnvelopeFactory()
+    with caplog.at_level(logging.ERROR, logger="jodo_webhooks"):
+        response = deliver(body)
+
+    event = assert_accepted(response, body)
+    assert (event.status, event.attempts, event.delivery_count) == (Status.RECEIVED, 0, 1)
+    assert not DBTaskResult.objects.exists()
+    errors = [r for r in caplog.records if r.name == "jodo_webhooks" and r.levelno == logging.ERROR]
+    assert [body["event_id"] in r.getMessage() for r in errors] == [True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_redelivery_of_an_event_still_waiting_is_enqueued_again(task_mode, settings, deliver):
+    use_backend(settings, "django_tasks_db.DatabaseBackend")
+    body = EnvelopeFactory()
+    assert_accepted(deliver(body), body)
+
+    response = deliver(body)
+
+    assert response.json() == {"status": "duplicate", "event_id": body["event_id"]}
+    event = InboundEvent.objects.get()
+    assert (event.status, event.delivery_count) == (Status.RECEIVED, 2)
+    assert [t.args_kwargs["args"] for t in DBTaskResult.objects.all()] == [[event.pk]] * 2
