@@ -204,6 +204,8 @@ print(
             "queries_per_request": round(queries / len(timed), 2),
             "requests_profiled": len(profiled),
             "cpu_ms_per_request_profiled": round(cpu_total * 1000 / len(cpu_raws), 3),
+            # Python function calls per request: the work done, whatever the machine's load.
+            "calls_per_request": round(stats.total_calls / len(cpu_raws)),
             "cpu_breakdown_ms": {label: round(ms, 3) for label, ms in breakdown},
             "not_found": not_found,
             "profile_text": f"{args.out}.txt",

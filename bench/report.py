@@ -154,6 +154,7 @@ PROFILE = columns(
     "CPU ms/request=cpu_ms_per_request",
     "SQL ms/request=sql_ms_per_request",
     "queries=queries_per_request",
+    "Python calls/request=calls_per_request",
     "call tree=profile_text",
     "CPU profile=profile_cpu",
 )
