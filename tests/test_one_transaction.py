@@ -152,18 +152,25 @@ def gate() -> Gate:
     return Gate()
 
 
+def racing_receiver(connect_receiver: Any, gate: Gate, *, first_fails: bool) -> list[str]:
+    """Connect a Student-writing receiver whose first call `gate` holds (then fails, if
+    `first_fails`); the event ids it was called with."""
+
+    def fail(call: int) -> BaseException | None:
+        if call != 1:
+            return None
+        gate.hold_first()
+        return RuntimeError("the first attempt fails") if first_fails else None
+
+    receiver = student_writing_receiver(fail)
+    connect_receiver(receiver, EVENT_TYPE)
+    return receiver.calls  # type: ignore[attr-defined]
+
+
 @requires_server_database
 @pytest.mark.django_db(transaction=True)
 def test_a_duplicate_racing_the_first_delivery_gets_duplicate(connect_receiver, gate):
-    calls: list[int] = []
-
-    def receiver(sender: type, event: InboundEvent, **kwargs: Any) -> None:
-        calls.append(event.pk)
-        Student.objects.create(identifier=f"raced-{len(calls)}")
-        if len(calls) == 1:
-            gate.hold_first()
-
-    connect_receiver(receiver, EVENT_TYPE)
+    calls = racing_receiver(connect_receiver, gate, first_fails=False)
     body = EnvelopeFactory(event=EVENT_TYPE)
 
     first, second = race(body, gate)
@@ -173,7 +180,7 @@ def test_a_duplicate_racing_the_first_delivery_gets_duplicate(connect_receiver, 
     event = InboundEvent.objects.get()
     assert (event.status, event.attempts, event.delivery_count) == (Status.PROCESSED, 1, 2)
     assert len(calls) == 1
-    assert list(Student.objects.values_list("identifier", flat=True)) == ["raced-1"]
+    assert list(Student.objects.values_list("identifier", flat=True)) == ["written-1"]
 
 
 @requires_server_database
@@ -186,16 +193,7 @@ def test_when_the_first_delivery_fails_the_racing_duplicate_records_and_applies_
     through once the first rolled back: it applies the event, and the first's delivery counts as
     the duplicate) or came second (it finds the failed event and applies it as a redelivery).
     Either way: one accepted, one duplicate, the event applied once, nothing of the failure."""
-    calls: list[int] = []
-
-    def receiver(sender: type, event: InboundEvent, **kwargs: Any) -> None:
-        calls.append(event.pk)
-        Student.objects.create(identifier=f"raced-{len(calls)}")
-        if len(calls) == 1:
-            gate.hold_first()
-            raise RuntimeError("the first attempt fails")
-
-    connect_receiver(receiver, EVENT_TYPE)
+    calls = racing_receiver(connect_receiver, gate, first_fails=True)
     body = EnvelopeFactory(event=EVENT_TYPE)
 
     first, second = race(body, gate)
@@ -206,7 +204,8 @@ def test_when_the_first_delivery_fails_the_racing_duplicate_records_and_applies_
     assert (event.status, event.delivery_count) == (Status.PROCESSED, 2)
     # The failed attempt counts only if its row was stored before the second's INSERT.
     assert event.attempts == (2 if answers[0][1] == "accepted" else 1)
-    assert list(Student.objects.values_list("identifier", flat=True)) == ["raced-2"]
+    assert len(calls) == 2
+    assert list(Student.objects.values_list("identifier", flat=True)) == ["written-2"]
 
 
 @pytest.fixture
