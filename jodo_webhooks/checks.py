@@ -32,7 +32,7 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[Error | 
         app_settings.allowed_networks  # noqa: B018  (parsing is the check)
     except ValueError as exc:
         messages.append(Error(f"JODO_WEBHOOKS ALLOWED_IPS: {exc}.", id="jodo_webhooks.E003"))
-        return messages + check_student_sync()
+        return messages + check_student_sync() + check_payment_sync()
     if app_settings.PROCESSING not in ("inline", "task"):
         messages.append(
             Error(
@@ -57,7 +57,7 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[Error | 
                     id="jodo_webhooks.E004",
                 )
             )
-    messages += check_student_sync()
+    messages += check_student_sync() + check_payment_sync()
     if app_settings.any_authentication_configured:
         return messages
     if app_settings.ALLOW_UNAUTHENTICATED:
@@ -104,5 +104,21 @@ def check_student_sync() -> list[Error | Warning]:
         problems = [str(exc)]
     return [
         Error(f"JODO_WEBHOOKS STUDENT_SYNC: {problem}", id="jodo_webhooks.E007")
+        for problem in problems
+    ]
+
+
+def check_payment_sync() -> list[Error | Warning]:
+    """E008: the PAYMENT_SYNC mapping must import, name fields its models have, and hold money
+    exactly."""
+    from .payment_sync import configured_sync  # imports models: only once apps are ready
+
+    try:
+        sync = configured_sync()
+        problems = sync.problems() if sync is not None else []
+    except (ImportError, TypeError, ValueError, LookupError) as exc:
+        problems = [str(exc)]
+    return [
+        Error(f"JODO_WEBHOOKS PAYMENT_SYNC: {problem}", id="jodo_webhooks.E008")
         for problem in problems
     ]

@@ -32,6 +32,9 @@ DEFAULTS: dict[str, Any] = {
     # The ERP's student sync: a dotted path to a `jodo_webhooks.StudentSync` (or the object).
     # Set, the app applies the student master-data events to the ERP's models itself.
     "STUDENT_SYNC": None,
+    # The ERP's payment sync: a dotted path to a `jodo_webhooks.PaymentSync` (or the object).
+    # Set (with STUDENT_SYNC), the app applies the student-linked payment events itself.
+    "PAYMENT_SYNC": None,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 
@@ -31,3 +32,35 @@ class UnsupportedVersion(ValueError):
 
 class StudentConflict(Exception):
     """The event's ids point at student records that cannot be reconciled; nothing is changed."""
+
+
+class UnknownEventType(ValueError):
+    """The event's code is not one this parser (or any typed parser) knows."""
+
+
+# The records an error names: (model label, primary key), e.g. ("students.student", 42), so the
+# admin can link to them from data rather than parse a message.
+Records = tuple[tuple[str, object], ...]
+
+
+class PaymentConflict(Exception):
+    """A payment event names records that cannot be reconciled (the payment's student differs,
+    or its ids point at two students); nothing is changed. `records` names them."""
+
+    def __init__(self, message: str, *, records: Records = ()) -> None:
+        self.records = records
+        super().__init__(message)
+
+
+class WaitForStudent(Exception):
+    """Raised by a receiver when the event's student is not known yet: the event is recorded
+    `waiting` (its work rolled back) and processed again once the student is applied.
+
+    `recheck()` is called after `waiting` has committed: true when the student has appeared
+    meanwhile, in which case the event is processed again at once.
+    """
+
+    def __init__(self, reason: str, *, recheck: Callable[[], bool]) -> None:
+        self.reason = reason
+        self.recheck = recheck
+        super().__init__(reason)

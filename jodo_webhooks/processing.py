@@ -11,6 +11,7 @@ import random
 import time
 import traceback
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, router, transaction
@@ -18,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .conf import app_settings
-from .exceptions import SkipEvent
+from .exceptions import SkipEvent, WaitForStudent
 from .logs import log_safe
 from .models import InboundEvent
 from .signals import event_received, is_handled
@@ -26,7 +27,7 @@ from .signals import event_received, is_handled
 logger = logging.getLogger("jodo_webhooks")
 
 Status = InboundEvent.Status
-RETRYABLE_STATUSES = (Status.RECEIVED, Status.FAILED)
+RETRYABLE_STATUSES = (Status.RECEIVED, Status.FAILED, Status.WAITING)
 
 # Errors after which running the event again can succeed: a deadlock or serialization failure,
 # where the database rolled the transaction back and says "try restarting transaction"; and a
@@ -81,6 +82,13 @@ def process_event(
                     processed_at=timezone.now(),
                 )
                 return status
+        except WaitForStudent as wait:
+            status = _record_outcome(db, event_pk, claimable, Status.WAITING, reason=wait.reason)
+            if status is not None:
+                # Whoever applies the student looks for waiting events once it has committed;
+                # looking for the student once `waiting` has committed closes the gap between.
+                transaction.on_commit(partial(_recheck, event_pk, wait), using=db)
+            return status
         except SkipEvent as skip:
             # The receivers' work is rolled back; the outcome is recorded in its own transaction.
             return _record_outcome(db, event_pk, claimable, Status.SKIPPED, reason=skip.reason)
@@ -104,6 +112,11 @@ def process_event(
             )
             return _record_outcome(db, event_pk, claimable, Status.FAILED, error=exc)
     raise AssertionError("unreachable")
+
+
+def _recheck(event_pk: int, wait: WaitForStudent) -> None:
+    if wait.recheck():
+        process_event(event_pk)
 
 
 def _events(db: str, event_pk: int) -> Any:

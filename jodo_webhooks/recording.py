@@ -45,8 +45,8 @@ def record_delivery(
         event_type=body["event"],
         version=body["version"],
         occurred_at=datetime.fromtimestamp(body["timestamp"], tz=UTC),
-        jodo_student_id=(jodo_student_id.strip()[:255] if isinstance(jodo_student_id, str) else ""),
-        student_identifier=(identifier.strip()[:255] if isinstance(identifier, str) else ""),
+        jodo_student_id=_searchable_id(jodo_student_id),
+        student_identifier=_searchable_id(identifier),
         payload=body["payload"],
         raw_body=raw_body,
         payload_digest=digest,
@@ -82,3 +82,11 @@ def record_delivery(
         return RecordedDelivery(Delivery.DUPLICATE, known)
     known_event.update(digest_mismatches=F("digest_mismatches") + 1)
     return RecordedDelivery(Delivery.MISMATCH, known)
+
+
+def _searchable_id(value: Any) -> str:
+    """An id as recorded for search (and for payments waiting for their student): product
+    events may send ids as numbers."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    return value.strip()[:255] if isinstance(value, str) else ""

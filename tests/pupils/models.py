@@ -33,3 +33,36 @@ class PupilTag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label}={self.text}"
+
+
+class Receipt(models.Model):
+    """A fee receipt: this ERP's name for a Jodo payment, its amounts in integer paise and its
+    state a number."""
+
+    RECEIVED, SETTLED, BOUNCED, CANCELLED = 1, 2, 3, 4
+
+    jodo_ref = models.CharField(max_length=255, unique=True)
+    pupil = models.ForeignKey(Pupil, on_delete=models.PROTECT, related_name="receipts")
+    paise = models.BigIntegerField()
+    stage = models.PositiveSmallIntegerField()
+    method = models.CharField(max_length=255, blank=True)
+    utr = models.CharField(max_length=255, blank=True)
+    cleared_on = models.DateTimeField(null=True)
+    shortfall_paise = models.BigIntegerField(null=True)
+    jodo_synced_at = models.DateTimeField(null=True)
+    jodo_versions = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return self.jodo_ref
+
+
+class ReceiptHead(models.Model):
+    receipt = models.ForeignKey(Receipt, on_delete=models.PROTECT, related_name="heads")
+    head = models.CharField(max_length=255)
+    paise = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["receipt", "head"], name="receipt_head")]
+
+    def __str__(self) -> str:
+        return f"{self.head}={self.paise}"
