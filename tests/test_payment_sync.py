@@ -20,7 +20,11 @@ from .payment_factories import payment_event
 
 pytestmark = pytest.mark.django_db
 
-ADDED, UPDATED, CANCELLED = "direct.payment.added", "direct.payment.updated", "direct.payment.cancelled"
+ADDED, UPDATED, CANCELLED = (
+    "direct.payment.added",
+    "direct.payment.updated",
+    "direct.payment.cancelled",
+)
 DEBITED, SETTLED, BOUNCED = (
     "flex.instalment.debited",
     "flex.instalment.settled",
@@ -140,7 +144,8 @@ def test_a_redelivered_event_books_the_payment_once(deliver, erp, student):
 
 def test_every_event_of_a_payment_updates_its_one_row(deliver, erp, student):
     apply(deliver, payment_event(DEBITED, amount=900, timestamp=timestamp(30)))
-    apply(deliver, payment_event(SETTLED, amount=900, timestamp=timestamp(20), settlement_utr="UTR9"))
+    settled = payment_event(SETTLED, amount=900, timestamp=timestamp(20), settlement_utr="UTR9")
+    apply(deliver, settled)
     apply(deliver, payment_event(DEBITED, event_id="again", amount=900, timestamp=timestamp(30)))
 
     assert erp.count() == 1
