@@ -445,9 +445,10 @@ class PaymentSync:
         amount = self.amount_field
         paid = amount.rupees(getattr(payment, amount.field))
         gap = paid - Decimal(versions["lines_total"])
-        difference = Amount(self.difference, amount.unit)
-        setattr(payment, self.difference, difference.to_model(gap, self.model_class))
-        if gap:
+        value = Amount(self.difference, amount.unit).to_model(gap, self.model_class)
+        known = getattr(payment, self.difference)
+        setattr(payment, self.difference, value)
+        if gap and (known is None or Decimal(known) != value):  # said once, when it changes
             logger.warning(
                 "Jodo payment %s: its lines add up to %s, not %s (difference %s)",
                 data.payment_id,
@@ -650,10 +651,3 @@ def _process_waiting(db: str, ids: Q) -> None:
             process_event(event_pk)
         except Exception:  # the student event is done: a payment's failure is its own
             logger.exception("Could not process waiting Jodo event pk=%s", event_pk)
-
-
-def waiting_count() -> int:
-    """Payment events waiting for their student (for `jodo_status`)."""
-    from .models import InboundEvent
-
-    return InboundEvent.objects.filter(status=InboundEvent.Status.WAITING).count()
