@@ -373,6 +373,7 @@ class PaymentSync:
             .select_related(self.student)
             .select_for_update()
             .filter(**{self.jodo_payment_id: payment_id})
+            .order_by()
         )
         # Ids compare exactly: a row a case-insensitive collation also finds is another payment.
         return next((p for p in rows if getattr(p, self.jodo_payment_id) == payment_id), None)
