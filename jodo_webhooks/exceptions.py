@@ -31,3 +31,7 @@ class UnsupportedVersion(ValueError):
 
 class StudentConflict(Exception):
     """The event's ids point at student records that cannot be reconciled; nothing is changed."""
+
+
+class UnknownEventType(ValueError):
+    """The event's code is not one this parser (or any typed parser) knows."""
