@@ -32,7 +32,7 @@ from .payload_fields import (
     unmapped,
     validate,
 )
-from .student_ref import StudentRef, StudentRefSerializer, student_ref
+from .student_ref import StudentLinkedPayloadSerializer, StudentRef, student_ref
 
 if TYPE_CHECKING:
     from .models import InboundEvent
@@ -182,9 +182,7 @@ class SubscriptionRefSerializer(serializers.Serializer):
     status = optional_text(100)
 
 
-class StudentPaymentPayloadSerializer(serializers.Serializer):
-    jodo_student_id = optional_id()
-    student = StudentRefSerializer(required=False, allow_null=True, default=None)
+class StudentPaymentPayloadSerializer(StudentLinkedPayloadSerializer):
     subscription = SubscriptionRefSerializer(required=False, allow_null=True, default=None)
     payment = PaymentSerializer()
 
@@ -215,71 +213,89 @@ def parse_payment_event(event: InboundEvent) -> PaymentData:
     payload = exact_payload(event)
     if product in ORDER_PRODUCTS:
         data = validate(_ORDER_PAYMENT, payload)
-        money, raw_money = data["order"], payload["order"]
+        money = order_money(data["order"], payload["order"])
         payment_id, student = data["order_id"], None
-        extra = unmapped(raw_money, _ORDER_FIELDS)
     else:
         data = validate(_STUDENT_PAYMENT, payload)
-        money, raw_money = data["payment"], payload["payment"]
-        payment_id, student = money["id"], student_ref(data, payload, required=True)
-        extra = unmapped(raw_money, _PAYMENT_FIELDS)
-    notes = money["notes"]
-    if isinstance(notes, list):
-        extra["notes"] = raw_money["notes"]
+        money = Money.of(data["payment"], payload["payment"], _PAYMENT_FIELDS)
+        payment_id, student = data["payment"]["id"], student_ref(data, payload, required=True)
     subscription = data.get("subscription") or {}
-    settlement_utr, settled_at, lines = _lines(money, raw_money)
-    amount = money["amount"]
-    if amount is None and lines:
-        amount = sum((line.amount for line in lines), Decimal(0))
     return PaymentData(
         event_type=event.event_type,
         kind=kind,
         product=product,
         occurred_at=event.occurred_at,
         payment_id=payment_id,
-        amount=amount,
-        mode=money["mode"] or None,
-        transaction_id=money["transaction_id"],
-        reference_id=money["reference_id"],
-        settlement_utr=settlement_utr,
-        settled_at=settled_at,
-        paid_at=money["paid_at"],
-        notes=(notes or None) if isinstance(notes, str) else None,
-        lines=lines,
+        amount=money.amount,
+        mode=money.fields["mode"] or None,
+        transaction_id=money.fields["transaction_id"],
+        reference_id=money.fields["reference_id"],
+        settlement_utr=money.settlement_utr,
+        settled_at=money.settled_at,
+        paid_at=money.fields["paid_at"],
+        notes=money.notes,
+        lines=money.lines,
         student=student,
         subscription_id=subscription.get("id"),
-        extra=extra,
-        status=money["status"] or None,
+        extra=money.extra,
+        status=money.fields["status"] or None,
         subscription_status=subscription.get("status") or None,
         payload=payload,
     )
 
 
-def _lines(
-    money: Mapping[str, Any], raw_money: Mapping[str, Any]
-) -> tuple[str | None, datetime | None, tuple[PaymentLine, ...]]:
-    """The payment's settlement UTR and time, and its lines.
+@dataclass(frozen=True, slots=True)
+class Money:
+    """A validated payment or order: its fields, and what the parsers derive from them."""
 
-    Jodo puts `settlement_utr` (and `settled_at`) at payment level on manual payments and per
-    line on Pay. A line without its own takes the payment's; a payment without its own takes
-    the one its lines agree on (None when they differ or have none).
-    """
-    raw_lines = raw_money.get("details") or []
-    lines = tuple(
-        PaymentLine(
-            component=line["fee_component"] or line["component_type"],
-            amount=line["amount"],
-            settlement_utr=line["settlement_utr"] or money["settlement_utr"],
-            settled_at=line["settled_at"] or money["settled_at"],
-            extra=unmapped(raw, _LINE_FIELDS),
+    fields: Mapping[str, Any]
+    amount: Decimal | None
+    settlement_utr: str | None
+    settled_at: datetime | None
+    notes: str | None
+    lines: tuple[PaymentLine, ...]
+    extra: dict[str, Any]
+
+    @classmethod
+    def of(
+        cls, money: Mapping[str, Any], raw: Mapping[str, Any], serializer: serializers.Serializer
+    ) -> Money:
+        """Jodo puts `settlement_utr` (and `settled_at`) at payment level on manual payments and
+        per line on Pay. A line without its own takes the payment's; a payment without its own
+        takes the one its lines agree on (None when they differ or have none). An amount absent
+        (orders have none) is the sum of the lines. Text notes are `notes`; an array of
+        key-value pairs goes to `extra["notes"]`, as sent."""
+        lines = tuple(
+            PaymentLine(
+                component=line["fee_component"] or line["component_type"],
+                amount=line["amount"],
+                settlement_utr=line["settlement_utr"] or money["settlement_utr"],
+                settled_at=line["settled_at"] or money["settled_at"],
+                extra=unmapped(raw_line, _LINE_FIELDS),
+            )
+            for line, raw_line in zip(money["details"] or [], raw.get("details") or [], strict=True)
         )
-        for line, raw in zip(money["details"] or [], raw_lines, strict=True)
-    )
-    return (
-        money["settlement_utr"] or _agreed({line.settlement_utr for line in lines}),
-        money["settled_at"] or _agreed({line.settled_at for line in lines}),
-        lines,
-    )
+        amount = money["amount"]
+        if amount is None and lines:
+            amount = sum((line.amount for line in lines), Decimal(0))
+        notes = money["notes"]
+        extra = unmapped(raw, serializer)
+        if isinstance(notes, list):
+            extra["notes"] = raw["notes"]
+        return cls(
+            fields=money,
+            amount=amount,
+            settlement_utr=money["settlement_utr"] or _agreed({x.settlement_utr for x in lines}),
+            settled_at=money["settled_at"] or _agreed({x.settled_at for x in lines}),
+            notes=(notes or None) if isinstance(notes, str) else None,
+            lines=lines,
+            extra=extra,
+        )
+
+
+def order_money(order: Mapping[str, Any], raw: Mapping[str, Any]) -> Money:
+    """The Money of a validated `payload.order` (order, page and payment-link events)."""
+    return Money.of(order, raw, _ORDER_FIELDS)
 
 
 def _agreed(values: set[_T | None]) -> _T | None:

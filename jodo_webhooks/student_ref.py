@@ -36,6 +36,13 @@ class StudentRefSerializer(serializers.Serializer):
     collector_code = optional_text(100)
 
 
+class StudentLinkedPayloadSerializer(serializers.Serializer):
+    """The ids at the top of a product event's payload."""
+
+    jodo_student_id = optional_id()
+    student = StudentRefSerializer(required=False, allow_null=True, default=None)
+
+
 STUDENT_REF = StudentRefSerializer()
 
 

@@ -14,6 +14,8 @@ from ..helpers import FIXTURES, deliver_event
 
 # A placeholder a test swaps for raw JSON text (a number exactly as Jodo would write it).
 RAW = "__raw_json__"
+# Jodo sends `jodo_student_id` as an integer on some pages, a string on others; always a str here.
+JODO_IDS = [(7408, "7408"), ("student_1234", "student_1234")]
 
 
 def fixture(code: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from jodo_webhooks import (
 )
 from jodo_webhooks.models import InboundEvent
 
-from .payloads import RAW, fixture, record
+from .payloads import JODO_IDS, RAW, fixture, record
 
 pytestmark = pytest.mark.django_db
 
@@ -178,9 +178,7 @@ def test_a_row_without_its_raw_body_falls_back_to_the_shortest_text_of_its_float
     assert (data.amount, str(data.amount)) == (Decimal("0.1"), "0.1")
 
 
-@pytest.mark.parametrize(
-    ("jodo_id", "expected"), [(7408, "7408"), ("student_1234", "student_1234")]
-)
+@pytest.mark.parametrize(("jodo_id", "expected"), JODO_IDS)
 def test_jodo_student_id_is_a_string_whether_sent_as_number_or_string(deliver, jodo_id, expected):
     body = fixture("direct.payment.added")
     body["payload"]["jodo_student_id"] = jodo_id
