@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from rest_framework import serializers
 
@@ -18,6 +18,9 @@ from .exceptions import InvalidPayload, UnsupportedVersion
 
 if TYPE_CHECKING:
     from .models import InboundEvent
+
+# A DRF field of any value type (the stubs' four type parameters).
+AnyField: TypeAlias = serializers.Field[Any, Any, Any, Any]
 
 SUPPORTED_VERSION = re.compile(r"1(\.\d+)*")
 
@@ -69,7 +72,8 @@ def exact_payload(event: InboundEvent) -> dict[str, Any]:
         and isinstance(body.get("payload"), dict)
         and body.get("event_id") == event.event_id
     ):
-        return body["payload"]
+        exact: dict[str, Any] = body["payload"]
+        return exact
     payload = event.payload
     if not isinstance(payload, dict):
         raise InvalidPayload({"payload": ["Expected a JSON object."]})
@@ -103,7 +107,7 @@ def field_paths(detail: Any, path: str = "payload") -> dict[str, list[str]]:
     return errors
 
 
-def validate(serializer: serializers.Serializer, data: Any) -> dict[str, Any]:
+def validate(serializer: serializers.Serializer[Any], data: Any) -> dict[str, Any]:
     """Run a shared serializer over `data`; InvalidPayload names each bad field by its path."""
     try:
         validated: dict[str, Any] = serializer.run_validation(data)
@@ -112,14 +116,14 @@ def validate(serializer: serializers.Serializer, data: Any) -> dict[str, Any]:
     return validated
 
 
-def unmapped(data: Any, serializer: serializers.Serializer) -> dict[str, Any]:
+def unmapped(data: Any, serializer: serializers.Serializer[Any]) -> dict[str, Any]:
     """The fields of `data` that `serializer` does not map, as sent (exact Decimals)."""
     if not isinstance(data, dict):
         return {}
     return {key: value for key, value in data.items() if key not in serializer.fields}
 
 
-class JodoIdField(serializers.Field):
+class JodoIdField(AnyField):
     """An id Jodo sends as a string on some pages and as an integer on others: always a `str`.
 
     Surrounding whitespace is trimmed. When the field allows null, an empty string means absent
@@ -152,7 +156,7 @@ class JodoIdField(serializers.Field):
         return value
 
 
-class AmountField(serializers.Field):
+class AmountField(AnyField):
     """Money, in rupees, as an exact `Decimal`: a JSON number (`2000.0`, read from the body's
     text, never through a float) or a string of digits (`"2250"`). Refused: booleans, NaN and
     infinities, non-numeric strings, negative amounts, more than 2 decimal places, 10**16 or more.
@@ -196,7 +200,7 @@ class AmountField(serializers.Field):
         return value
 
 
-class JodoDateTimeField(serializers.Field):
+class JodoDateTimeField(AnyField):
     """A date-time as Jodo writes it: ISO-8601 (`2022-03-01T10:05:45Z`, or with an offset);
     text without a zone is taken as UTC. Unix seconds (an integer) are accepted too."""
 
@@ -220,7 +224,7 @@ class JodoDateTimeField(serializers.Field):
         return value
 
 
-class JodoDateField(serializers.Field):
+class JodoDateField(AnyField):
     """A date (`YYYY-MM-DD`); a full ISO date-time is accepted and gives its date as written."""
 
     default_error_messages = {"invalid": "A date (YYYY-MM-DD) is required."}
@@ -240,7 +244,7 @@ class JodoDateField(serializers.Field):
         return value
 
 
-class NotesField(serializers.Field):
+class NotesField(AnyField):
     """`notes`: free text on manual payments, an array of {key, value} pairs elsewhere.
     Kept as sent; the parsers route the text to `notes` and the array to `extra`."""
 
@@ -267,6 +271,8 @@ def optional_id() -> JodoIdField:
     return JodoIdField(allow_null=True, required=False, default=None)
 
 
-def optional(field_class: type[serializers.Field]) -> serializers.Field:
+def optional(
+    field_class: type[AnyField],
+) -> AnyField:
     """A field of `field_class` that may be absent or null."""
     return field_class(allow_null=True, required=False, default=None)

@@ -138,7 +138,7 @@ class PaymentData:
     payload: Mapping[str, Any] = field(default_factory=dict)
 
 
-class PaymentLineSerializer(serializers.Serializer):
+class PaymentLineSerializer(serializers.Serializer[Any]):
     fee_component = optional_text()
     component_type = optional_text()
     amount = AmountField()
@@ -153,7 +153,7 @@ class PaymentLineSerializer(serializers.Serializer):
         return attrs
 
 
-class _MoneyFields(serializers.Serializer):
+class _MoneyFields(serializers.Serializer[Any]):
     """Fields a payment and an order share."""
 
     mode = optional_text()
@@ -177,7 +177,7 @@ class OrderSerializer(_MoneyFields):
     amount = optional(AmountField)
 
 
-class SubscriptionRefSerializer(serializers.Serializer):
+class SubscriptionRefSerializer(serializers.Serializer[Any]):
     id = optional_id()
     status = optional_text(100)
 
@@ -187,7 +187,7 @@ class StudentPaymentPayloadSerializer(StudentLinkedPayloadSerializer):
     payment = PaymentSerializer()
 
 
-class OrderPayloadSerializer(serializers.Serializer):
+class OrderPayloadSerializer(serializers.Serializer[Any]):
     order_id = JodoIdField()
     order = OrderSerializer()
 
@@ -258,7 +258,10 @@ class Money:
 
     @classmethod
     def of(
-        cls, money: Mapping[str, Any], raw: Mapping[str, Any], serializer: serializers.Serializer
+        cls,
+        money: Mapping[str, Any],
+        raw: Mapping[str, Any],
+        serializer: serializers.Serializer[Any],
     ) -> Money:
         """Jodo puts `settlement_utr` (and `settled_at`) at payment level on manual payments and
         per line on Pay. A line without its own takes the payment's; a payment without its own

@@ -61,7 +61,7 @@ class SubscriptionData:
     payload: Mapping[str, Any] = field(default_factory=dict)
 
 
-class ScheduledInstalmentSerializer(serializers.Serializer):
+class ScheduledInstalmentSerializer(serializers.Serializer[Any]):
     due_date = JodoDateField()
     amount = optional(AmountField)
 
@@ -133,7 +133,7 @@ class MandateData:
     payload: Mapping[str, Any] = field(default_factory=dict)
 
 
-class MandateSerializer(serializers.Serializer):
+class MandateSerializer(serializers.Serializer[Any]):
     id = JodoIdField()
     status = optional_text(100)
     npci_category_code = optional_text(100)
@@ -218,14 +218,14 @@ class EmiData:
     payload: Mapping[str, Any] = field(default_factory=dict)
 
 
-class ApplicationSerializer(serializers.Serializer):
+class ApplicationSerializer(serializers.Serializer[Any]):
     id = JodoIdField()
     status = optional_text(100)
     amount = optional(AmountField)
     agreement_signed_at = optional(JodoDateTimeField)
 
 
-class DisbursementSerializer(serializers.Serializer):
+class DisbursementSerializer(serializers.Serializer[Any]):
     id = JodoIdField()
     date = optional(JodoDateField)
     amount = optional(AmountField)
@@ -239,7 +239,7 @@ class LoanPayloadSerializer(StudentLinkedPayloadSerializer):
     disbursement = DisbursementSerializer(required=False, allow_null=True, default=None)
 
 
-class EmiPaymentSerializer(serializers.Serializer):
+class EmiPaymentSerializer(serializers.Serializer[Any]):
     id = JodoIdField()
     amount = AmountField()
     due_date = optional(JodoDateField)
@@ -328,7 +328,7 @@ class PaymentLinkExpiry:
     payload: Mapping[str, Any] = field(default_factory=dict)
 
 
-class LinkPayloadSerializer(serializers.Serializer):
+class LinkPayloadSerializer(serializers.Serializer[Any]):
     order_id = JodoIdField()
     order = OrderSerializer()
 

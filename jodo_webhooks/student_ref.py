@@ -29,14 +29,14 @@ class StudentRef:
         return bool(self.jodo_student_id or self.identifier or self.custom_identifier)
 
 
-class StudentRefSerializer(serializers.Serializer):
+class StudentRefSerializer(serializers.Serializer[Any]):
     # The ERP's ids: strings on every page, integers tolerated.
     identifier = optional_id()
     custom_identifier = optional_id()
     collector_code = optional_text(100)
 
 
-class StudentLinkedPayloadSerializer(serializers.Serializer):
+class StudentLinkedPayloadSerializer(serializers.Serializer[Any]):
     """The ids at the top of a product event's payload."""
 
     jodo_student_id = optional_id()
