@@ -240,3 +240,10 @@ def test_expired_link_has_no_payment_but_keeps_what_it_asked_for(deliver):
     assert (data.amount, str(data.amount)) == (Decimal("1000.0"), "1000.0")
     assert data.extra["notes"] == [{"key": "erp_reference_id", "value": "REF123"}]
     assert data.extra["student_name"] == "Student Name"
+
+
+@pytest.mark.parametrize("due_date", ["2022-02-15", "2022-02-15T10:05:45Z"])
+def test_a_date_may_come_as_a_date_or_a_date_time(deliver, due_date):
+    body = fixture("cred.emi.debited")
+    body["payload"]["payment"]["due_date"] = due_date
+    assert parse_emi_event(record(deliver, body)).due_date == date(2022, 2, 15)

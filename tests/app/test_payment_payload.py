@@ -294,3 +294,15 @@ def test_an_unsupported_version_is_refused(deliver):
     body["version"] = "2.0"
     with pytest.raises(UnsupportedVersion, match=r"2\.0"):
         parse(deliver, body)
+
+
+@pytest.mark.parametrize(
+    "paid_at",
+    ["2022-03-01T10:05:45Z", "2022-03-01T15:35:45+05:30", "2022-03-01T10:05:45", 1646129145],
+)
+def test_date_times_with_z_an_offset_no_zone_or_unix_seconds_are_one_instant(deliver, paid_at):
+    body = fixture("pay.payment.debited")
+    body["payload"]["payment"]["paid_at"] = paid_at
+    data = parse(deliver, body)
+    assert data.paid_at == datetime(2022, 3, 1, 10, 5, 45, tzinfo=UTC)
+    assert data.paid_at.tzinfo is not None
