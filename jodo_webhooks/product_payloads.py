@@ -27,7 +27,12 @@ from .payload_fields import (
     unmapped,
     validate,
 )
-from .payment_payload import OrderSerializer, PaymentLine, SubscriptionRefSerializer, order_money
+from .payment_payload import (
+    OrderPayloadSerializer,
+    PaymentLine,
+    SubscriptionRefSerializer,
+    order_money,
+)
 from .student_ref import StudentLinkedPayloadSerializer, StudentRef, student_ref
 
 if TYPE_CHECKING:
@@ -328,12 +333,8 @@ class PaymentLinkExpiry:
     payload: Mapping[str, Any] = field(default_factory=dict)
 
 
-class LinkPayloadSerializer(serializers.Serializer[Any]):
-    order_id = JodoIdField()
-    order = OrderSerializer()
-
-
-_LINK_PAYLOAD = LinkPayloadSerializer()
+# A link's order, as on the link's debited event.
+_LINK_PAYLOAD = OrderPayloadSerializer()
 
 
 def parse_payment_link_expiry(event: InboundEvent) -> PaymentLinkExpiry:
