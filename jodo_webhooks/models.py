@@ -15,12 +15,12 @@ class InboundEvent(models.Model):
         FAILED = "failed", "Failed"  # a receiver raised; see last_error
         SKIPPED = "skipped", "Skipped"  # deliberately not applied; see status_reason
         IGNORED = "ignored", "Ignored"  # no receiver handles this event type
-        # A payment whose student the ERP does not know yet: processed again, automatically,
-        # once that student's event has been applied. See status_reason.
-        WAITING = "waiting", "Waiting for student"
         # A failure an operator acknowledged (it can never succeed): no longer counted as
         # one, still reprocessable on request. Who and why are in the admin log.
         DISMISSED = "dismissed", "Dismissed"
+        # A payment whose student the ERP does not know yet: processed again, automatically,
+        # once that student's event has been applied. See status_reason.
+        WAITING = "waiting", "Waiting for student"
 
     # Compared byte for byte on every database: ids differing in case or spacing are two events.
     event_id = ExactCharField(max_length=255, unique=True)
