@@ -7,14 +7,16 @@ payments in Jodo's names and rupees whatever the ERP stores.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
+from jodo_webhooks import SYNCED_PAYMENT_EVENT_TYPES
 from jodo_webhooks.models import InboundEvent
 
-from .helpers import deliver_event, timestamp
+from .helpers import deliver_event, load_fixture, timestamp
 from .payment_erps import PAYMENT_ERPS
 from .payment_factories import payment_event
 
@@ -116,6 +118,25 @@ def test_every_student_linked_payment_event_is_applied(deliver, erp, student, ev
         Decimal("2000.00"),
         state,
     )
+
+
+@pytest.mark.parametrize("code", sorted(SYNCED_PAYMENT_EVENT_TYPES))
+def test_every_example_body_the_sync_handles_is_applied(deliver, erp, settings, code):
+    settings.JODO_WEBHOOKS = {**settings.JODO_WEBHOOKS, "MAX_EVENT_AGE_DAYS": 0}
+    raw = load_fixture(f"{code}.json")
+    payload = json.loads(raw, parse_float=Decimal)["payload"]
+    jodo_id = payload.get("jodo_student_id")
+    erp.students.create_student(
+        payload["student"]["identifier"],
+        jodo_student_id=None if jodo_id is None else str(jodo_id),
+        custom_identifier=payload["student"].get("custom_identifier"),
+    )
+
+    apply(deliver, raw)
+
+    payment = erp.payment(payload["payment"]["id"])
+    assert payment["amount"] == Decimal(str(payload["payment"]["amount"]))
+    assert payment["student"] == payload["student"]["identifier"]
 
 
 def test_the_student_is_found_by_any_of_its_ids(deliver, erp):
