@@ -4,6 +4,8 @@ from decimal import Decimal
 
 from django.contrib import admin
 from django.db.models import Sum
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from jodo_webhooks.admin import (
     ErpNotesInline,
@@ -25,12 +27,6 @@ class JodoNoteInline(JodoNotesInline):
 
 class ErpNoteInline(ErpNotesInline):
     model = StudentNote
-
-
-class StudentPaymentInline(JodoReadOnlyInline):
-    model = FeePayment
-    fields = ["jodo_payment_id", "product", "state", "amount", "mode", "paid_at", "settled_at"]
-    verbose_name_plural = "Fee payments from Jodo (read-only)"
 
 
 @admin.register(Student)
@@ -70,12 +66,12 @@ class StudentAdmin(JodoStudentAdminMixin, admin.ModelAdmin):
                 ]
             },
         ),
-        ("Fees", {"fields": ["total_received"]}),
+        ("Fee payments from Jodo", {"fields": ["total_received", "payments"]}),
         ("Jodo", {"fields": ["jodo_updated_at", "jodo_events"]}),
         ("Record", {"fields": ["created_at", "updated_at"]}),
     ]
-    readonly_fields = ["jodo_events", "total_received", "created_at", "updated_at"]
-    inlines = [JodoNoteInline, ErpNoteInline, StudentPaymentInline]
+    readonly_fields = ["jodo_events", "total_received", "payments", "created_at", "updated_at"]
+    inlines = [JodoNoteInline, ErpNoteInline]
 
     @admin.display(description="Total received")
     def total_received(self, student: Student) -> Decimal:
@@ -83,6 +79,32 @@ class StudentAdmin(JodoStudentAdminMixin, admin.ModelAdmin):
         paid = student.payments.filter(state__in=RECEIVED_STATES).aggregate(total=Sum("amount"))
         # Some databases sum without the column's scale (3000.5): shown to the paisa.
         return (paid["total"] or Decimal(0)).quantize(Decimal("0.01"))
+
+    @admin.display(description="Payments")
+    def payments(self, student: Student) -> str:
+        """Each payment, newest first, linked to its page (a table, not an inline: read-only)."""
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:students_feepayment_change", args=[p.pk]),
+                    p.jodo_payment_id,
+                    p.get_product_display(),
+                    p.get_state_display(),
+                    p.amount,
+                    p.paid_at or "-",
+                )
+                for p in student.payments.all()
+            ),
+        )
+        if not rows:
+            return "-"
+        return format_html(
+            "<table><tr><th>Jodo payment</th><th>Product</th><th>State</th><th>Amount</th>"
+            "<th>Paid at</th></tr>{}</table>",
+            rows,
+        )
 
     @admin.display(description="Academic year", ordering="academic_year_start")
     def academic_year(self, student: Student) -> str:

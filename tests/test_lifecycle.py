@@ -65,13 +65,13 @@ def test_student_event_is_processed_and_applied(deliver):
 
 
 def test_event_without_receiver_is_ignored(deliver):
-    body = EnvelopeFactory(event="direct.payment.added", payload={"payment": {"id": "p1"}})
+    body = EnvelopeFactory(event="order.payment.debited", payload={"order_id": "o1"})
     response = deliver(body)
     assert response.status_code == 200, response.content
     assert response.json() == {"status": "accepted", "event_id": body["event_id"]}
     event = InboundEvent.objects.get()
     assert event.status == Status.IGNORED
-    assert event.status_reason == "no receiver handles direct.payment.added"
+    assert event.status_reason == "no receiver handles order.payment.debited"
     assert event.attempts == 1
     assert event.processed_at is not None
     assert not Student.objects.exists()

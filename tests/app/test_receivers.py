@@ -22,6 +22,13 @@ PAYMENT_ADDED = "direct.payment.added"
 PAYMENT_UPDATED = "direct.payment.updated"
 
 
+@pytest.fixture(autouse=True)
+def no_payment_sync(jodo_settings: dict[str, Any]) -> None:
+    """These tests handle payment events with receivers of their own, as an ERP without the
+    payment sync does (in the reference ERP's settings PAYMENT_SYNC handles them)."""
+    jodo_settings["PAYMENT_SYNC"] = None
+
+
 @pytest.fixture
 def registered() -> Any:
     """Receivers registered with the public decorator during one test, disconnected after it."""
