@@ -97,8 +97,11 @@ def test_jodo_status_counts_waiting_payments_and_jodo_reprocess_takes_them(deliv
     call_command("jodo_status")
     assert "Payments waiting for their student: 1" in capsys.readouterr().out
 
+    call_command("jodo_reprocess", "--waiting")
+    assert status(body) == "waiting"  # its student is still unknown: it waits on
+
     erp.students.create_student("NEW-4", jodo_student_id="J-4")  # entered by hand in the ERP
-    call_command("jodo_reprocess")
+    call_command("jodo_reprocess", "--waiting")
 
     assert status(body) == "processed"
     assert erp.count() == 1

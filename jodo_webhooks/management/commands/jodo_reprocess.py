@@ -30,14 +30,20 @@ def parse_since(value: str) -> datetime:
 class Command(BaseCommand):
     help = (
         "Process recorded Jodo events again: failed ones, pending ones (recorded but never "
-        "processed, e.g. after a crash), dismissed ones, or chosen ones. Exits 1 when some "
-        "still fail."
+        "processed, e.g. after a crash), payments waiting for their student, dismissed ones, or "
+        "chosen ones. Exits 1 when some still fail."
     )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--failed", action="store_true", help="Events whose processing failed.")
         parser.add_argument(
             "--pending", action="store_true", help="Events recorded but never processed."
+        )
+        parser.add_argument(
+            "--waiting",
+            action="store_true",
+            help="Payment events waiting for their student (e.g. after adding the student by "
+            "hand in the ERP); those whose student is still unknown wait on.",
         )
         parser.add_argument(
             "--dismissed",
@@ -67,6 +73,8 @@ class Command(BaseCommand):
         statuses = {Status.FAILED} if options["failed"] else set()
         if options["pending"]:
             statuses.add(Status.RECEIVED)
+        if options["waiting"]:
+            statuses.add(Status.WAITING)
         if options["dismissed"]:
             statuses.add(Status.DISMISSED)
         if not statuses:
