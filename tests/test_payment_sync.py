@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from jodo_webhooks import SYNCED_PAYMENT_EVENT_TYPES
+from jodo_webhooks import SYNCED_PAYMENT_EVENT_TYPES, PaymentConflict, payment_sync
 from jodo_webhooks.models import InboundEvent
 
 from .helpers import deliver_event, load_fixture, timestamp
@@ -325,6 +325,24 @@ def test_a_payment_that_names_another_student_changes_nothing(deliver, erp, stud
 
     assert "PaymentConflict" in event.last_error
     assert erp.payment("pay_1")["student"] == "A1"
+
+
+def test_a_conflict_names_its_records_as_data(deliver, erp, student):
+    erp.students.create_student("B2", jodo_student_id="J-2")
+    apply(deliver, payment_event(amount=100, timestamp=timestamp(20)))
+    other = payment_event(UPDATED, student="B2", jodo_student_id="J-2", timestamp=timestamp(10))
+    event = apply(deliver, other, "failed")
+    sync = payment_sync.configured_sync()
+
+    with pytest.raises(PaymentConflict) as raised:
+        sync.apply(event)
+
+    payment = erp.payment_model.objects.get()
+    student_model = sync.model_class._meta.get_field(sync.student).related_model
+    assert raised.value.records == (
+        (erp.payment_model._meta.label_lower, payment.pk),
+        (student_model._meta.label_lower, getattr(payment, f"{sync.student}_id")),
+    )
 
 
 def test_ids_pointing_at_two_students_are_a_conflict(deliver, erp):
