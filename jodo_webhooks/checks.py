@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from difflib import get_close_matches
 from typing import Any
 
@@ -100,15 +101,19 @@ def check_student_sync() -> list[Error | Warning]:
     """E007: the STUDENT_SYNC mapping must import and name fields its models have."""
     from .student_sync import configured_sync  # imports models: only once apps are ready
 
-    try:
-        sync = configured_sync()
-        problems = sync.problems() if sync is not None else []
-    except (ImportError, TypeError, ValueError, LookupError) as exc:
-        problems = [str(exc)]
     return [
         Error(f"JODO_WEBHOOKS STUDENT_SYNC: {problem}", id="jodo_webhooks.E007")
-        for problem in problems
+        for problem in _mapping_problems(configured_sync)
     ]
+
+
+def _mapping_problems(configured: Callable[[], Any]) -> list[str]:
+    """What keeps the configured mapping (if any) from working, its import included."""
+    try:
+        sync = configured()
+        return list(sync.problems()) if sync is not None else []
+    except (ImportError, TypeError, ValueError, LookupError) as exc:
+        return [str(exc)]
 
 
 def check_payment_sync() -> list[Error | Warning]:
@@ -117,20 +122,11 @@ def check_payment_sync() -> list[Error | Warning]:
     from .payment_sync import configured_sync  # imports models: only once apps are ready
     from .student_sync import configured_sync as configured_student_sync
 
-    try:
-        students = configured_student_sync()
-        if students is not None and students.problems():
-            return []  # E007 says why; payments are matched through the student sync
-    except (ImportError, TypeError, ValueError, LookupError):
-        return []
-    try:
-        sync = configured_sync()
-        problems = sync.problems() if sync is not None else []
-    except (ImportError, TypeError, ValueError, LookupError) as exc:
-        problems = [str(exc)]
+    if _mapping_problems(configured_student_sync):
+        return []  # E007 says why; payments are matched through the student sync
     return [
         Error(f"JODO_WEBHOOKS PAYMENT_SYNC: {problem}", id="jodo_webhooks.E008")
-        for problem in problems
+        for problem in _mapping_problems(configured_sync)
     ]
 
 

@@ -198,16 +198,11 @@ class PaymentState:
         return next((stage for stage in PaymentStage if self.value_for(stage) == value), None)
 
 
-@dataclass(frozen=True)
-class PaymentLines:
-    """The model that holds a payment's fee-component lines: one row per (payment, component),
-    unique together. `fields` maps LINE_FIELDS to line fields."""
+class _MoneyModel:
+    """What a payment mapping and a lines mapping share: a model, and its amount field."""
 
     model: ModelRef
-    payment: str  # the foreign key to the payment model
-    component: str
     amount: str | Amount
-    fields: Mapping[str, str] = field(default_factory=dict)
 
     @cached_property
     def model_class(self) -> type[models.Model]:
@@ -216,6 +211,18 @@ class PaymentLines:
     @property
     def amount_field(self) -> Amount:
         return _as_amount(self.amount)
+
+
+@dataclass(frozen=True)
+class PaymentLines(_MoneyModel):
+    """The model that holds a payment's fee-component lines: one row per (payment, component),
+    unique together. `fields` maps LINE_FIELDS to line fields."""
+
+    model: ModelRef
+    payment: str  # the foreign key to the payment model
+    component: str
+    amount: str | Amount
+    fields: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def jodo_owned_fields(self) -> list[str]:
@@ -246,7 +253,7 @@ class PaymentLines:
 
 
 @dataclass(frozen=True)
-class PaymentSync:
+class PaymentSync(_MoneyModel):
     """How an ERP's payment model holds Jodo's student-linked payments.
 
     Field arguments name model fields. `student` is the foreign key to the STUDENT_SYNC's model;
@@ -268,14 +275,6 @@ class PaymentSync:
     lines: PaymentLines | None = None
     difference: str | None = None
     state_changed_at: str | None = None
-
-    @cached_property
-    def model_class(self) -> type[models.Model]:
-        return _model(self.model)
-
-    @property
-    def amount_field(self) -> Amount:
-        return _as_amount(self.amount)
 
     @property
     def jodo_owned_fields(self) -> list[str]:
