@@ -57,6 +57,7 @@ from .event_types import (
     PAY_PAYMENT_SETTLED,
 )
 from .exceptions import PaymentConflict, SkipEvent, WaitForStudent
+from .logs import log_safe
 from .payment_payload import PaymentData, PaymentKind, PaymentLine, parse_payment_event
 from .student_sync import ModelRef, StudentSync, _has_field, _model, _unique_together
 from .student_sync import configured_sync as configured_student_sync
@@ -451,7 +452,7 @@ class PaymentSync(_MoneyModel):
         if gap and (known is None or Decimal(known) != value):  # said once, when it changes
             logger.warning(
                 "Jodo payment %s: its lines add up to %s, not %s (difference %s)",
-                data.payment_id,
+                log_safe(data.payment_id),
                 versions["lines_total"],
                 paid,
                 gap,
@@ -460,8 +461,8 @@ class PaymentSync(_MoneyModel):
     def _replace_lines(
         self, db: str, payment: Any, lines: list[PaymentLine], *, created: bool
     ) -> None:
-        """Make the payment's lines exactly `lines`: one upsert, and for a payment that had
-        lines before, one DELETE of the components it no longer has."""
+        """Make the payment's lines exactly `lines`: one upsert, and for a payment that existed
+        before this event, one DELETE of the components it no longer lists."""
         spec = self.lines
         assert spec is not None
         manager = spec.model_class._base_manager.db_manager(db)
