@@ -87,3 +87,18 @@ def test_jodos_fields_are_read_only_and_payments_are_never_added_or_deleted(admi
     delete = reverse("admin:students_feepayment_delete", args=[payment.pk])
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     assert FeePayment.objects.filter(pk=payment.pk).exists()
+
+
+def test_payments_waiting_for_their_student_are_listed_with_the_ids_they_wait_for(
+    admin_client, deliver
+):
+    body = payment_event(payment_id="p-early", student="NEW-9", jodo_student_id="J-9")
+    deliver_event(deliver, body)
+    events = reverse("admin:jodo_webhooks_inboundevent_changelist")
+
+    listed = admin_listed(admin_client, events, status__exact="waiting")
+
+    assert [event.event_id for event in listed] == [body["event_id"]]
+    page = admin_client.get(events, {"status__exact": "waiting"}).content.decode()
+    assert "jodo-status-waiting" in page
+    assert "waiting for student jodo_student_id &#x27;J-9&#x27;" in page

@@ -39,6 +39,7 @@ LISTED_FAILURES = 10  # failures named one by one after a reprocess; the rest ar
 STATUS_SYMBOLS = {
     Status.FAILED: "\N{HEAVY MULTIPLICATION X}",
     Status.RECEIVED: "\N{HOURGLASS}",
+    Status.WAITING: "\N{HOURGLASS}",
 }
 # How StudentSync names a student in its errors: "student 2 (1002)", i.e. pk and identifier.
 STUDENT_MENTION = re.compile(r"student (?P<pk>\S+) \((?P<identifier>[^)]*)\)")
