@@ -126,8 +126,8 @@ def unmapped(data: Any, serializer: serializers.Serializer[Any]) -> dict[str, An
 class JodoIdField(AnyField):
     """An id Jodo sends as a string on some pages and as an integer on others: always a `str`.
 
-    Surrounding whitespace is trimmed. When the field allows null, an empty string means absent
-    (None); otherwise it is refused.
+    Surrounding whitespace is trimmed. An empty string means absent (None) when the field allows
+    null and `blank_means_absent` (the default); otherwise it is refused.
     """
 
     default_error_messages = {
@@ -136,8 +136,11 @@ class JodoIdField(AnyField):
         "max_length": "Ensure this field has no more than {max_length} characters.",
     }
 
-    def __init__(self, *, max_length: int = 255, **kwargs: Any) -> None:
+    def __init__(
+        self, *, max_length: int = 255, blank_means_absent: bool = True, **kwargs: Any
+    ) -> None:
         self.max_length = max_length
+        self.blank_means_absent = blank_means_absent
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> str | None:
@@ -145,7 +148,7 @@ class JodoIdField(AnyField):
             self.fail("invalid")
         text = str(data).strip()
         if not text:
-            if self.allow_null:
+            if self.allow_null and self.blank_means_absent:
                 return None
             self.fail("blank")
         if len(text) > self.max_length:

@@ -57,7 +57,9 @@ class StudentSerializer(serializers.Serializer):
 
 class StudentPayloadSerializer(serializers.Serializer):
     # A string on the masterdata pages, an integer on others: always a str here.
-    jodo_student_id = JodoIdField(allow_null=True, required=False, default=None)
+    jodo_student_id = JodoIdField(
+        allow_null=True, required=False, default=None, blank_means_absent=False
+    )
     student = StudentSerializer()
 
 

@@ -306,3 +306,12 @@ def test_date_times_with_z_an_offset_no_zone_or_unix_seconds_are_one_instant(del
     data = parse(deliver, body)
     assert data.paid_at == datetime(2022, 3, 1, 10, 5, 45, tzinfo=UTC)
     assert data.paid_at.tzinfo is not None
+
+
+def test_optional_ids_sent_blank_or_as_numbers_are_absent_or_text(deliver):
+    body = fixture("direct.payment.added")
+    body["payload"]["payment"]["transaction_id"] = " "
+    body["payload"]["payment"]["reference_id"] = 4512
+    data = parse(deliver, body)
+    assert data.transaction_id is None
+    assert data.reference_id == "4512"
