@@ -19,6 +19,7 @@ from jodo_webhooks import (
 )
 from jodo_webhooks.models import InboundEvent
 
+from ..helpers import timestamp
 from .payloads import JODO_IDS, RAW, fixture, record
 
 pytestmark = pytest.mark.django_db
@@ -315,3 +316,24 @@ def test_optional_ids_sent_blank_or_as_numbers_are_absent_or_text(deliver):
     data = parse(deliver, body)
     assert data.transaction_id is None
     assert data.reference_id == "4512"
+
+
+def test_a_receiver_that_parses_a_bad_payment_fails_the_event_naming_the_field(
+    deliver, connect_receiver
+):
+    applied: list[PaymentData] = []
+    connect_receiver(
+        lambda sender, event, **kwargs: applied.append(parse_payment_event(event)),
+        *PAYMENT_EVENT_TYPES,
+    )
+    good_body, bad_body = fixture("flex.instalment.settled"), fixture("flex.instalment.settled")
+    good_body["timestamp"] = bad_body["timestamp"] = timestamp()  # recent enough to process
+    bad_body["payload"]["payment"]["amount"] = RAW
+    good = record(deliver, good_body)
+    bad = record(deliver, bad_body, "1999.999")
+
+    assert good.status == InboundEvent.Status.PROCESSED
+    assert [payment.payment_id for payment in applied] == ["pay_inst_7002"]
+    assert bad.status == InboundEvent.Status.FAILED
+    assert "payload.payment.amount" in bad.last_error
+    assert "more than 2 decimal places" in bad.last_error
