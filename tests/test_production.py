@@ -22,7 +22,7 @@ def readme_env_file() -> dict[str, str]:
     block = re.search(r"^```sh\n# /srv/jodo-erp/\.env.*?\n(.*?)^```", readme, re.M | re.S)
     assert block, "README.md lost its .env block"
     lines = [line for line in block.group(1).splitlines() if line and not line.startswith("#")]
-    env = dict(line.split("=", 1) for line in lines)
+    env = {name: value for name, _, value in (line.partition("=") for line in lines)}
     assert env["SECRET_KEY"] == "..."
     return {**env, "SECRET_KEY": "a-long-random-production-key-" + "x7Qp2" * 10}
 
