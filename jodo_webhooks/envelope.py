@@ -88,7 +88,7 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-class EnvelopeSerializer(serializers.Serializer):
+class EnvelopeSerializer(serializers.Serializer[dict[str, Any]]):
     """The fields every Jodo delivery carries; unknown extra fields are allowed and kept."""
 
     event_id = StrictCharField(max_length=255, trim_whitespace=False)
@@ -113,9 +113,9 @@ def validate_envelope(data: Any, raw_text: str | None = None) -> dict[str, Any]:
         raise serializers.ValidationError({"non_field_errors": [message]})
     problems = unstorable_values(data, raw_text)
     try:
-        validated = _ENVELOPE.run_validation(data)
+        validated: dict[str, Any] = _ENVELOPE.run_validation(data)
     except serializers.ValidationError as exc:
-        errors = exc.detail if isinstance(exc.detail, dict) else {}
+        errors: dict[str, Any] = exc.detail if isinstance(exc.detail, dict) else {}
         for field, message in problems.items():
             errors.setdefault(field, [message])  # the field's own error says enough
         raise serializers.ValidationError(errors) from exc
@@ -138,6 +138,7 @@ def unstorable_values(body: dict[str, Any], raw_text: str | None = None) -> dict
         field = key if key in _ENVELOPE.fields else "non_field_errors"
         if field in problems:
             continue
+        found: tuple[tuple[Any, ...], str] | None
         if check_text and (problem := _text_problem(key)):
             found = ((key,), f"a key with {problem}")
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from django.db import router
 from django.db.models import QuerySet
@@ -48,7 +49,7 @@ def prunable_events(cutoff: datetime, *, include_failed: bool = False) -> QueryS
     return InboundEvent.objects.filter(received_at__lt=cutoff, status__in=statuses)
 
 
-def delete_in_batches(queryset: QuerySet, batch_size: int = 1000) -> int:
+def delete_in_batches(queryset: QuerySet[Any], batch_size: int = 1000) -> int:
     """Delete `queryset` a batch at a time, so no single statement holds locks for long."""
     # Read from the database written to: a lagging replica would list rows already deleted.
     queryset = queryset.using(router.db_for_write(queryset.model))

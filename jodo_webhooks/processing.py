@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, router, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from .conf import app_settings
@@ -106,7 +106,7 @@ def process_event(
     raise AssertionError("unreachable")
 
 
-def _events(db: str, event_pk: int) -> Any:
+def _events(db: str, event_pk: int) -> QuerySet[InboundEvent]:
     return InboundEvent.objects.using(db).filter(pk=event_pk)
 
 

@@ -81,8 +81,10 @@ def register(
 
     with _lock:
         known = _registrations.get(dispatch_uid)
-        same = known is None or (known.name, known.event_types) == (registration.name, event_types)
-        if not same:
+        if known is not None and (known.name, known.event_types) != (
+            registration.name,
+            event_types,
+        ):
             raise ValueError(
                 f"dispatch_uid {dispatch_uid!r} is already registered for {known.name}; "
                 "pass a dispatch_uid of its own."

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import models
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -19,6 +19,12 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 SHORT_ID_LENGTH = 8
+
+if TYPE_CHECKING:
+    # The mixins below go in front of a ModelAdmin: they are type-checked as one.
+    ModelAdminMixinBase = admin.ModelAdmin[Any]
+else:
+    ModelAdminMixinBase = object
 
 
 class AdminCSS:
@@ -43,15 +49,16 @@ def confirm_with_reason(
     objects: Iterable[Any],
     pks: Iterable[Any],
     submit: str,
-) -> tuple[str | None, TemplateResponse | None]:
-    """An action's intermediate page: (the reason, None) once confirmed, else (None, the page).
+) -> str | TemplateResponse:
+    """An action's intermediate page: the reason once confirmed, else the page asking for it.
 
     The page posts the selection back to the changelist with the action, like Django's own
     delete confirmation.
     """
     form = ReasonForm(request.POST if "confirm" in request.POST else None)
     if form.is_bound and form.is_valid():
-        return form.cleaned_data["reason"], None
+        reason: str = form.cleaned_data["reason"]
+        return reason
     context = {
         **model_admin.admin_site.each_context(request),
         "title": title,
@@ -65,15 +72,17 @@ def confirm_with_reason(
         "opts": model_admin.opts,
         "media": model_admin.media,
     }
-    return None, TemplateResponse(request, "admin/jodo_webhooks/confirm_action.html", context)
+    return TemplateResponse(request, "admin/jodo_webhooks/confirm_action.html", context)
 
 
-class AppliedFiltersMixin:
+class AppliedFiltersMixin(ModelAdminMixinBase):
     """Names every applied filter above the list, so a filter set by a link is never hidden."""
 
     change_list_template = "admin/jodo_webhooks/change_list.html"
 
-    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         response = super().changelist_view(request, extra_context)
         context = getattr(response, "context_data", None)
         if context and "cl" in context:

@@ -36,7 +36,7 @@ from .common import (
 
 Status = InboundEvent.Status
 LISTED_FAILURES = 10  # failures named one by one after a reprocess; the rest are counted
-STATUS_SYMBOLS = {
+STATUS_SYMBOLS: dict[str, str] = {
     Status.FAILED: "\N{HEAVY MULTIPLICATION X}",
     Status.RECEIVED: "\N{HOURGLASS}",
 }
@@ -156,11 +156,12 @@ class InboundEventAdmin(AppliedFiltersMixin, admin.ModelAdmin):
         students = sync.model_class._default_manager
         by_jodo_id = students.filter(**{sync.jodo_student_id: OuterRef("jodo_student_id")})
         by_identifier = students.filter(**{sync.identifier: OuterRef("student_identifier")})
-        return queryset.annotate(
+        annotated: QuerySet[InboundEvent] = queryset.annotate(
             student_pk=Coalesce(
                 Subquery(by_jodo_id.values("pk")[:1]), Subquery(by_identifier.values("pk")[:1])
             )
         )
+        return annotated
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
@@ -188,9 +189,12 @@ class InboundEventAdmin(AppliedFiltersMixin, admin.ModelAdmin):
             for name, options in fieldsets
         ]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: InboundEvent | None = None):
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: InboundEvent | None = None
+    ) -> list[str]:
+        fieldsets = super().get_fieldsets(request, obj)
         return [
-            name for _, options in super().get_fieldsets(request, obj) for name in options["fields"]
+            name for _, options in fieldsets for name in options["fields"] if isinstance(name, str)
         ]
 
     # The list's columns.
@@ -338,7 +342,7 @@ class InboundEventAdmin(AppliedFiltersMixin, admin.ModelAdmin):
                 request, "Only failed events can be dismissed; none was selected.", messages.WARNING
             )
             return None
-        reason, page = confirm_with_reason(
+        reason = confirm_with_reason(
             self,
             request,
             action="dismiss",
@@ -352,8 +356,8 @@ class InboundEventAdmin(AppliedFiltersMixin, admin.ModelAdmin):
             pks=[event.pk for event in failed],
             submit="Dismiss",
         )
-        if page is not None:
-            return page
+        if not isinstance(reason, str):
+            return reason  # the page asking for it
         dismissed = dismiss_events([event.pk for event in failed], user=request.user, reason=reason)
         self.message_user(request, f"Dismissed {len(dismissed)} failed event(s).", messages.SUCCESS)
         return None
