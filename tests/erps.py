@@ -100,7 +100,7 @@ class ReferenceErp:
             ).values_list("key", "value")
         )
 
-    def state(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def state(self) -> tuple[list[Any], list[Any]]:
         """Every student and note row, every column: to show that an event changed nothing."""
         return (
             list(Student.objects.order_by("pk").values()),
@@ -169,7 +169,7 @@ class PupilsErp:
     def jodo_notes(self, identifier: str) -> dict[str, str]:
         return self.notes(identifier)  # no source field: every tag is Jodo's
 
-    def state(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def state(self) -> tuple[list[Any], list[Any]]:
         return (
             list(Pupil.objects.order_by("pk").values()),
             list(PupilTag.objects.order_by("pk").values()),

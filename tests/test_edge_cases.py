@@ -97,7 +97,7 @@ def test_a_filtering_default_manager_does_not_hide_students_from_the_sync(
     # A soft-delete or "current students only" default manager must not make the sync insert a
     # second row for a student it cannot see (and fail on the unique key forever after).
     use_erp(settings, "pupils")
-    manager = EnrolledOnly()
+    manager: EnrolledOnly = EnrolledOnly()
     manager.model, manager.name = Pupil, "enrolled_only"
     monkeypatch.setitem(Pupil._meta.__dict__, "default_manager", manager)
 

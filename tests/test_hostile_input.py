@@ -308,12 +308,12 @@ def test_event_ids_differing_only_in_case_or_spacing_are_different_events(delive
 def test_students_whose_ids_differ_only_in_case_are_different_students(deliver):
     identifiers = ["s-100", "S-100", "s-1\N{LATIN SMALL LETTER O WITH DIAERESIS}0"]
     for number, identifier in enumerate(identifiers):
-        student = StudentBodyFactory(
+        student_body = StudentBodyFactory(
             identifier=identifier,
             custom_identifier=identifier.swapcase(),
             notes=[{"key": "Reg", "value": "1"}, {"key": "reg", "value": "2"}],
         )
-        payload = StudentPayloadFactory(student=student, jodo_student_id=f"J-{identifier}")
+        payload = StudentPayloadFactory(student=student_body, jodo_student_id=f"J-{identifier}")
         body = EnvelopeFactory(payload=payload, timestamp=1_900_000_000 + number)
         assert_accepted(deliver(body), body)
     events = InboundEvent.objects.all()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 from django.core.checks import run_checks
@@ -541,9 +542,7 @@ def test_simultaneous_events_for_a_new_student_create_it_once(erp, n_events):
         for i in range(n_events)
     ]
 
-    responses = run_concurrently(
-        [lambda client, body=body: signed_post(client, body) for body in bodies]
-    )
+    responses = run_concurrently([partial(signed_post, body=body) for body in bodies])
 
     assert [r.status_code for r in responses] == [200] * n_events, [r.content for r in responses]
     events = list(InboundEvent.objects.order_by("occurred_at"))

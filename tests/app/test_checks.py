@@ -5,7 +5,7 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
-from django.core.checks import ERROR, WARNING, run_checks
+from django.core.checks import ERROR, WARNING, CheckMessage, run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
@@ -15,7 +15,7 @@ from jodo_webhooks import StudentSync
 pytestmark = pytest.mark.django_db
 
 
-def jodo_messages(*, deploy: bool = False) -> dict[str, object]:
+def jodo_messages(*, deploy: bool = False) -> dict[str, CheckMessage]:
     messages = run_checks(include_deployment_checks=deploy)
     return {m.id: m for m in messages if m.id and m.id.startswith("jodo_webhooks.")}
 

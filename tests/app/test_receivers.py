@@ -66,7 +66,12 @@ def test_a_plain_signal_receiver_sees_every_event_but_makes_no_type_handled(
     deliver, connect_receiver
 ):
     seen: list[str] = []
-    connect_receiver(lambda sender, event, **kwargs: seen.append(event.event_type) or True)
+
+    def receiver(sender: object, event: InboundEvent, **kwargs: object) -> bool:
+        seen.append(event.event_type)
+        return True
+
+    connect_receiver(receiver)
     event = deliver_event(deliver, payment())
     assert event.status == "ignored"  # returning True no longer means "handled"
     assert seen == [PAYMENT_ADDED]
