@@ -36,7 +36,7 @@ from django.utils.module_loading import import_string
 
 from .conf import app_settings
 from .event_types import STUDENT_ACTIVATED, STUDENT_DROPPED, STUDENT_REGISTERED
-from .exceptions import SkipEvent, StudentConflict
+from .exceptions import RecordRefs, SkipEvent, StudentConflict
 from .student_payload import StudentData, parse_student_event
 
 if TYPE_CHECKING:
@@ -252,7 +252,8 @@ class StudentSync:
                 raise StudentConflict(
                     f"student {self._describe(candidate)} holds an id that the database's "
                     f"collation treats as equal to one of the event's ({event_ids}) but that "
-                    "is not identical; ids compare exactly, so nothing was changed."
+                    "is not identical; ids compare exactly, so nothing was changed.",
+                    records=self._records(candidate),
                 )
         student = by_jodo_id or by_identifier or by_custom
         if student is None:
@@ -266,19 +267,25 @@ class StudentSync:
                 raise StudentConflict(
                     f"{jodo_name} {getattr(data, jodo_name)!r} belongs to student "
                     f"{self._describe(other)}, but the event's other ids point at student "
-                    f"{self._describe(student)}; nothing was changed."
+                    f"{self._describe(student)}; nothing was changed.",
+                    records=self._records(other, student),
                 )
         current = getattr(student, self.jodo_student_id)
         if data.jodo_student_id and by_jodo_id is None and current not in (None, ""):
             raise StudentConflict(
                 f"student {self._describe(student)} already has jodo_student_id {current!r}, "
-                f"but the event says {data.jodo_student_id!r}; nothing was changed."
+                f"but the event says {data.jodo_student_id!r}; nothing was changed.",
+                records=self._records(student),
             )
         self._check_not_stale(student, data)
         return student
 
     def _describe(self, student: Any) -> str:
         return f"{student.pk} ({getattr(student, self.identifier)})"
+
+    def _records(self, *students: Any) -> RecordRefs:
+        """The students a conflict names, as data for the admin's links."""
+        return tuple((self.model_class._meta.label_lower, student.pk) for student in students)
 
     def _check_not_stale(self, student: Any, data: StudentData) -> None:
         last_applied = getattr(student, self.jodo_updated_at)

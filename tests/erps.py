@@ -24,6 +24,7 @@ class ReferenceErp:
     name = "students"
     sync_path = "students.jodo.STUDENT_SYNC"
     student_table = Student._meta.db_table
+    student_label = "students.student"
     # Jodo fields its mapping leaves out.
     not_stored: frozenset[str] = frozenset()
 
@@ -112,6 +113,7 @@ class PupilsErp:
     name = "pupils"
     sync_path = "tests.pupils.jodo.PUPIL_SYNC"
     student_table = Pupil._meta.db_table
+    student_label = "pupils.pupil"
     not_stored = frozenset({"primary_contact_number"})
 
     def create_student(

@@ -236,17 +236,20 @@ def test_the_lookup_locks_the_students_rows(deliver, erp):
 # --- conflicts: fail the event, name both records, change nothing -------------------------------
 
 
-def assert_conflict(event, *names):
+def assert_conflict(event, *names, records):
+    """Failed with a StudentConflict whose message names `names` and whose data names the
+    `records` (model label, pk), stored with the failure for the admin's links."""
     assert event.status == "failed"
     assert event.last_error.startswith("StudentConflict: "), event.last_error
     for name in names:
         assert name in event.last_error, (name, event.last_error)
+    assert event.error_records == [[label, str(pk)] for label, pk in records]
     assert event.processed_at is None
 
 
 def test_jodo_id_of_one_student_and_identifier_of_another_is_a_conflict(deliver, erp):
     by_jodo_id = erp.create_student("ERP-AAA", jodo_student_id="J-AAA")
-    erp.create_student("ERP-BBB")
+    by_identifier = erp.create_student("ERP-BBB")
     erp.add_jodo_note("ERP-AAA", "house", "Blue")
     before = erp.state()
 
@@ -254,14 +257,15 @@ def test_jodo_id_of_one_student_and_identifier_of_another_is_a_conflict(deliver,
         deliver, student_event("ERP-BBB", jodo_student_id="J-AAA", custom_identifier=None)
     )
 
-    assert_conflict(event, "ERP-AAA", "ERP-BBB")
+    records = [(erp.student_label, by_identifier), (erp.student_label, by_jodo_id)]
+    assert_conflict(event, "ERP-AAA", "ERP-BBB", records=records)
     # The jodo id comes first: the identifier's student is the one reported as taken.
     assert f"point at student {by_jodo_id} (ERP-AAA)" in event.last_error
     assert erp.state() == before
 
 
 def test_student_already_carrying_another_jodo_id_is_a_conflict(deliver, erp):
-    erp.create_student("ERP-AAA", jodo_student_id="J-OLD")
+    carrying = erp.create_student("ERP-AAA", jodo_student_id="J-OLD")
     erp.add_jodo_note("ERP-AAA", "house", "Blue")
     before = erp.state()
 
@@ -269,13 +273,13 @@ def test_student_already_carrying_another_jodo_id_is_a_conflict(deliver, erp):
         deliver, student_event("ERP-AAA", jodo_student_id="J-NEW", custom_identifier=None)
     )
 
-    assert_conflict(event, "ERP-AAA", "J-OLD", "J-NEW")
+    assert_conflict(event, "ERP-AAA", "J-OLD", "J-NEW", records=[(erp.student_label, carrying)])
     assert erp.state() == before
 
 
 def test_custom_identifier_of_another_student_is_a_conflict(deliver, erp):
-    erp.create_student("ERP-AAA", jodo_student_id="J-AAA")
-    erp.create_student("ERP-BBB", custom_identifier="CUST-BBB")
+    by_jodo_id = erp.create_student("ERP-AAA", jodo_student_id="J-AAA")
+    by_custom = erp.create_student("ERP-BBB", custom_identifier="CUST-BBB")
     erp.add_jodo_note("ERP-AAA", "house", "Blue")
     before = erp.state()
 
@@ -283,7 +287,8 @@ def test_custom_identifier_of_another_student_is_a_conflict(deliver, erp):
         deliver, student_event("ERP-AAA", jodo_student_id="J-AAA", custom_identifier="CUST-BBB")
     )
 
-    assert_conflict(event, "ERP-AAA", "ERP-BBB", "CUST-BBB")
+    records = [(erp.student_label, by_custom), (erp.student_label, by_jodo_id)]
+    assert_conflict(event, "ERP-AAA", "ERP-BBB", "CUST-BBB", records=records)
     assert erp.state() == before
 
 

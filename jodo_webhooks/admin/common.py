@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import models
@@ -15,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 SHORT_ID_LENGTH = 8
@@ -138,3 +139,24 @@ def admin_change_url(model_admin: admin.ModelAdmin, model: type[models.Model], p
         )
     except NoReverseMatch:
         return ""
+
+
+def linked_records(model_admin: admin.ModelAdmin, records: Iterable[Any]) -> SafeString:
+    """Records named as [model label, pk] pairs (an error's `records`), each linked to its
+    change page in this admin site; as text when the model is unknown or not registered here."""
+    shown: list[SafeString] = []
+    for record in records:
+        if not isinstance(record, list | tuple) or len(record) != 2:
+            continue
+        label, pk = record
+        try:
+            model = apps.get_model(label)
+        except (LookupError, ValueError, TypeError):
+            shown.append(format_html("{} {}", label, pk))
+            continue
+        text = f"{model._meta.verbose_name} {pk}"
+        url = admin_change_url(model_admin, model, pk)
+        shown.append(
+            format_html('<a href="{}">{}</a>', url, text) if url else format_html("{}", text)
+        )
+    return format_html_join(", ", "{}", ((item,) for item in shown))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from typing import Any
 
@@ -15,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
 from django.utils.html import conditional_escape, format_html, format_html_join
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
 from ..maintenance import NOT_CLAIMED, format_counts
@@ -29,6 +28,7 @@ from .common import (
     AppliedFiltersMixin,
     admin_change_url,
     confirm_with_reason,
+    linked_records,
     pre,
     pretty_json,
     short_id,
@@ -40,8 +40,6 @@ STATUS_SYMBOLS: dict[str, str] = {
     Status.FAILED: "\N{HEAVY MULTIPLICATION X}",
     Status.RECEIVED: "\N{HOURGLASS}",
 }
-# How StudentSync names a student in its errors: "student 2 (1002)", i.e. pk and identifier.
-STUDENT_MENTION = re.compile(r"student (?P<pk>\S+) \((?P<identifier>[^)]*)\)")
 
 
 class StudentFilter(admin.SimpleListFilter):
@@ -269,7 +267,11 @@ class InboundEventAdmin(AppliedFiltersMixin, admin.ModelAdmin):
     def error(self, event: InboundEvent) -> str:
         if not event.last_error:
             return "-"
-        return pre_with_student_links(self, event.last_error)
+        text = pre(event.last_error)
+        records = linked_records(self, event.error_records)
+        if not records:
+            return text
+        return format_html('{}<p class="jodo-records">Records: {}</p>', text, records)
 
     @admin.display(description="Traceback")
     def formatted_traceback(self, event: InboundEvent) -> str:
@@ -361,26 +363,3 @@ class InboundEventAdmin(AppliedFiltersMixin, admin.ModelAdmin):
         dismissed = dismiss_events([event.pk for event in failed], user=request.user, reason=reason)
         self.message_user(request, f"Dismissed {len(dismissed)} failed event(s).", messages.SUCCESS)
         return None
-
-
-def pre_with_student_links(model_admin: admin.ModelAdmin, text: str) -> SafeString:
-    """`text` as `pre`, each student it names ("student 2 (1002)") linked to its ERP record."""
-    sync = configured_sync()
-    mentions = list(STUDENT_MENTION.finditer(text))
-    if sync is None or not mentions:
-        return pre(text)
-    # The identifier is unique, so it finds the record; the pk must agree with the text.
-    identifiers = {match["identifier"] for match in mentions}
-    students = sync.model_class._default_manager.filter(**{f"{sync.identifier}__in": identifiers})
-    pks = {str(getattr(s, sync.identifier)): s.pk for s in students.only("pk", sync.identifier)}
-    parts, end = [], 0
-    for match in mentions:
-        pk = pks.get(match["identifier"])
-        url = admin_change_url(model_admin, sync.model_class, pk) if str(pk) == match["pk"] else ""
-        if not url:
-            continue
-        parts += [conditional_escape(text[end : match.start()])]
-        parts += [format_html('<a href="{}">{}</a>', url, match[0])]
-        end = match.end()
-    parts.append(conditional_escape(text[end:]))
-    return format_html('<pre class="jodo-pre">{}</pre>', mark_safe("".join(parts)))  # noqa: S308
