@@ -24,7 +24,7 @@ _LONGEST_INTEGER_TEXT = 4300
 
 # Text that no supported database can store: NUL (PostgreSQL) and lone surrogates (not
 # Unicode, so not UTF-8). In valid UTF-8 JSON text they can only come from \u escapes.
-_UNSTORABLE_CHARACTER = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_CHARACTER = re.compile("[\x00\ud800-\udfff]")
 _UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89abcdefABCDEF])")
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 
@@ -189,7 +189,7 @@ def _scalar_problem(value: Any, check_text: bool) -> str | None:
 
 
 def _text_problem(text: str) -> str | None:
-    found = _UNSTORABLE_CHARACTER.search(text)
+    found = UNSTORABLE_CHARACTER.search(text)
     if found is None:
         return None
     if found.group() == "\x00":

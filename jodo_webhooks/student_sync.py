@@ -8,7 +8,7 @@ The ERP declares how its models hold Jodo's student, and names the declaration i
         jodo_student_id="jodo_ref",
         identifier="admission_no",
         jodo_updated_at="jodo_synced_at",
-        status=Status("enrolled", active=True, dropped=False),
+        status=StudentStatus("enrolled", active=True, dropped=False),
         fields={"grade_code": "class_code", "academic_year_start": "session_from"},
         notes=Notes("school.PupilTag", student="pupil", key="label", value="text"),
     )
@@ -16,7 +16,9 @@ The ERP declares how its models hold Jodo's student, and names the declaration i
     # settings.py
     JODO_WEBHOOKS = {..., "STUDENT_SYNC": "school.jodo.STUDENT_SYNC"}
 
-Every rule of the sync (matching, conflicts, staleness, notes, races) lives here, once.
+Every rule of the sync (matching, conflicts, staleness, notes) lives here, once. A race to
+create a new student is settled by the database's unique key: the loser's IntegrityError
+rolls its attempt back, and `process_event` (processing.py) runs the event again.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def _model(ref: ModelRef) -> type[models.Model]:
 
 
 @dataclass(frozen=True)
-class Status:
+class StudentStatus:
     """The model field that holds the student's status, and its value for each Jodo state.
 
     `registered` and `activated` make a student active; `dropped` makes it dropped.
@@ -149,7 +151,7 @@ class StudentSync:
     identifier: str
     jodo_updated_at: str
     custom_identifier: str | None = None
-    status: Status | None = None
+    status: StudentStatus | None = None
     fields: Mapping[str, str] = field(default_factory=dict)
     notes: Notes | None = None
     before_save: Callable[[Any, StudentData], None] | None = None

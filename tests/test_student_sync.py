@@ -17,6 +17,7 @@ from django.core.checks import run_checks
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+import jodo_webhooks
 from jodo_webhooks import Notes
 from jodo_webhooks.models import InboundEvent
 from students.jodo import STUDENT_SYNC
@@ -340,6 +341,12 @@ def test_an_event_with_the_same_timestamp_applies_again(deliver, erp):
 
 
 # --- status -------------------------------------------------------------------------------------
+
+
+def test_the_old_name_of_student_status_imports_with_a_deprecation_warning():
+    with pytest.warns(DeprecationWarning, match="use jodo_webhooks.StudentStatus"):
+        from jodo_webhooks import Status
+    assert Status is jodo_webhooks.StudentStatus
 
 
 @pytest.mark.parametrize(

@@ -17,10 +17,8 @@ from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
-from ..maintenance import NOT_CLAIMED, format_counts
 from ..models import InboundEvent
-from ..operations import dismiss_events
-from ..processing import process_event
+from ..operations import dismiss_events, format_counts, reprocess_events
 from ..security import redact_header_values
 from ..student_sync import configured_sync
 from .common import (
@@ -293,14 +291,15 @@ class InboundEventAdmin(AppliedFiltersMixin, admin.ModelAdmin):
 
     @admin.action(description="Reprocess selected events", permissions=["reprocess"])
     def reprocess(self, request: HttpRequest, queryset: QuerySet[InboundEvent]) -> None:
-        outcomes: Counter[str] = Counter()
-        failed_pks = []
-        for event in queryset.only("pk", "event_id", "event_type"):
-            outcome = process_event(event.pk, force=True) or NOT_CLAIMED
-            outcomes[outcome] += 1
+        events = {event.pk: event for event in queryset.only("pk", "event_id", "event_type")}
+        failed_pks: list[int] = []
+
+        def log_each(event_pk: int, outcome: str, outcomes: Counter[str]) -> None:
             if outcome == Status.FAILED:
-                failed_pks.append(event.pk)
-            self.log_change(request, event, f"Reprocessed: {outcome}.")
+                failed_pks.append(event_pk)
+            self.log_change(request, events[event_pk], f"Reprocessed: {outcome}.")
+
+        outcomes = reprocess_events(list(events), force=True, progress=log_each)
         summary = format_counts(outcomes)
         level = messages.ERROR if failed_pks else messages.SUCCESS
         self.message_user(request, f"Reprocessed {outcomes.total()} event(s): {summary}.", level)
