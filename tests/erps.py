@@ -126,7 +126,7 @@ class PupilsErp:
         jodo_updated_at: datetime | None = None,
         primary_contact_email: str = "erp@example.com",
     ) -> int:
-        return Pupil.objects.create(
+        return Pupil.every_pupil.create(
             admission_no=identifier,
             jodo_ref=jodo_student_id,
             alt_admission_no=custom_identifier,
@@ -139,7 +139,7 @@ class PupilsErp:
         ).pk
 
     def student(self, identifier: str) -> dict[str, Any]:
-        pupil = Pupil.objects.get(admission_no=identifier)
+        pupil = Pupil.every_pupil.get(admission_no=identifier)
         return {
             "identifier": pupil.admission_no,
             "custom_identifier": pupil.alt_admission_no,
@@ -155,12 +155,12 @@ class PupilsErp:
         }
 
     def count(self) -> int:
-        return Pupil.objects.count()
+        return Pupil.every_pupil.count()
 
     def add_jodo_note(self, identifier: str, key: str, value: str) -> None:
         """A tag: every tag is Jodo's, whoever created it."""
         PupilTag.objects.create(
-            pupil=Pupil.objects.get(admission_no=identifier), label=key, text=value
+            pupil=Pupil.every_pupil.get(admission_no=identifier), label=key, text=value
         )
 
     def notes(self, identifier: str) -> dict[str, str]:
@@ -173,7 +173,7 @@ class PupilsErp:
 
     def state(self) -> tuple[list[Any], list[Any]]:
         return (
-            list(Pupil.objects.order_by("pk").values()),
+            list(Pupil.every_pupil.order_by("pk").values()),
             list(PupilTag.objects.order_by("pk").values()),
         )
 

@@ -26,7 +26,7 @@ from tests.pupils.jodo import PUPIL_SYNC
 from tests.pupils.models import Pupil, PupilTag
 
 from .erps import ERPS
-from .factories import EnvelopeFactory, NoteFactory
+from .factories import EnvelopeFactory, InboundEventFactory, NoteFactory
 from .helpers import load_fixture, requires_server_database, signed_post
 from .processes import run_concurrently
 from .students_support import deliver_event, timestamp
@@ -293,7 +293,40 @@ def test_custom_identifier_of_another_student_is_a_conflict(deliver, erp):
     assert erp.state() == before
 
 
+@pytest.mark.skipif(connection.vendor != "mysql", reason="a case-insensitive collation")
+def test_ids_compare_exactly_even_where_the_columns_collation_ignores_case(deliver, pupils_erp):
+    # The pupils ERP keeps MariaDB's default, case-insensitive collation on its id columns (the
+    # reference ERP's compare exactly). A Jodo id differing only in case is another id, as on
+    # PostgreSQL: the matched pupil already has one, a conflict.
+    apply(deliver, student_event("A1", seconds_ago=300, jodo_student_id="J-ABC"))
+    event = deliver_event(deliver, student_event("A1", seconds_ago=100, jodo_student_id="j-abc"))
+    assert event.status == "failed"
+    assert "already has jodo_student_id 'J-ABC'" in event.last_error
+
+
+@pytest.mark.skipif(connection.vendor != "mysql", reason="a case-insensitive collation")
+def test_a_row_equal_only_by_the_columns_collation_is_a_conflict_not_an_integrity_error(
+    deliver, pupils_erp
+):
+    apply(deliver, student_event("abc", seconds_ago=300, jodo_student_id="J-1"))
+    event = deliver_event(deliver, student_event("ABC", seconds_ago=100, jodo_student_id="J-2"))
+    assert event.status == "failed"
+    assert event.last_error.startswith("StudentConflict:")
+    assert "collation treats as equal" in event.last_error
+    assert pupils_erp.count() == 1
+
+
 # --- staleness ----------------------------------------------------------------------------------
+
+
+def test_a_late_event_whose_ids_have_since_moved_is_skipped_as_stale(deliver, erp):
+    # J-1 was "X", then renamed "Y", then J-2 took "X": a retry of J-1's older "X" event is stale,
+    # not a conflict (and not a failure that keeps jodo_status unhealthy).
+    for identifier, jodo_id, age in (("X", "J-1", 300), ("Y", "J-1", 200), ("X", "J-2", 100)):
+        apply(deliver, student_event(identifier, seconds_ago=age, jodo_student_id=jodo_id))
+    late = deliver_event(deliver, student_event("X", seconds_ago=250, jodo_student_id="J-1"))
+    assert late.status == "skipped", late.last_error
+    assert late.status_reason.startswith("stale:")
 
 
 def test_an_event_older_than_the_last_applied_is_skipped(deliver, erp):
@@ -666,3 +699,29 @@ def test_the_reference_erp_is_left_alone_when_the_pupils_mapping_is_configured(d
 
     assert pupils_erp.count() == 1
     assert not Student.objects.exists()
+
+
+# --- the ERP's managers, and the sync outside process_event -------------------------------------
+
+
+def test_a_filtering_default_manager_does_not_hide_students_from_the_sync(deliver, pupils_erp):
+    # `Pupil.objects`, the default manager, lists enrolled pupils only (as a soft-delete or
+    # "current students" manager does). The sync must still find a dropped pupil, not insert a
+    # second row for it (which would fail on the unique key forever after).
+    apply(deliver, student_event("P1", seconds_ago=300))
+    apply(deliver, student_event("P1", seconds_ago=200, event=DROPPED))
+    assert not Pupil.objects.filter(admission_no="P1").exists()  # hidden from `objects`
+
+    again = apply(deliver, student_event("P1", seconds_ago=100, event=ACTIVATED))
+
+    assert again.status == "processed"
+    assert [p.enrolled for p in Pupil.every_pupil.filter(admission_no="P1")] == [True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_student_sync_apply_works_outside_process_event():
+    # Public API: called on its own (a script, a shell), its locked lookup needs a transaction.
+    body = EnvelopeFactory()
+    event = InboundEventFactory(event_type=body["event"], payload=body["payload"])
+    STUDENT_SYNC.apply(event)
+    assert Student.objects.get().identifier == body["payload"]["student"]["identifier"]

@@ -183,3 +183,9 @@ def test_a_student_sync_that_cannot_work_is_e007(jodo_settings, student_sync, pr
     errors = [m for m in run_checks() if m.id == "jodo_webhooks.E007"]
     assert {m.level for m in errors} == {ERROR}
     assert any(problem in m.msg for m in errors), [m.msg for m in errors]
+
+
+def test_a_bad_allowlist_does_not_hide_e007(jodo_settings):
+    jodo_settings["ALLOWED_IPS"] = ["not-an-ip"]
+    jodo_settings["STUDENT_SYNC"] = "nowhere.NOPE"
+    assert {"jodo_webhooks.E003", "jodo_webhooks.E007"} <= set(jodo_messages())
