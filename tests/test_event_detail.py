@@ -96,7 +96,7 @@ def test_students_named_in_a_conflict_are_linked(admin_client, deliver):
     assert escape(event.last_error) in content  # the message, unchanged
     for student in (one, two):
         url = reverse("admin:students_student_change", args=[student.pk])
-        assert f'<a href="{url}">student {student.pk}</a>' in content
+        assert f'<a href="{url}">student {student.pk} ({student.identifier})</a>' in content
 
 
 def test_a_receivers_error_with_records_links_them(admin_client, deliver, connect_receiver):
@@ -104,18 +104,27 @@ def test_a_receivers_error_with_records_links_them(admin_client, deliver, connec
     student = StudentFactory(identifier="1001")
 
     class PaymentProblem(Exception):
-        records = (("students.student", student.pk), ("auth.nosuchmodel", 3))
+        records = (
+            ("students.student", student.pk),
+            ("students.student", student.pk + 100),  # no longer there
+            ("auth.nosuchmodel", 3),
+        )
 
     def refuse(sender: object, **kwargs: object) -> None:
         raise PaymentProblem("the payment names a student")
 
     connect_receiver(refuse, "test.records")
     event = deliver_event(deliver, EnvelopeFactory(event="test.records"))
-    assert event.error_records == [["students.student", str(student.pk)], ["auth.nosuchmodel", "3"]]
+    assert event.error_records == [
+        ["students.student", str(student.pk)],
+        ["students.student", str(student.pk + 100)],
+        ["auth.nosuchmodel", "3"],
+    ]
 
     content = page(admin_client, event)
     url = reverse("admin:students_student_change", args=[student.pk])
-    assert f'<a href="{url}">student {student.pk}</a>' in content
+    assert f'<a href="{url}">student {student.pk} (1001)</a>' in content
+    assert f"student {student.pk + 100}, " in content  # a deleted record: named, not linked
     assert "auth.nosuchmodel 3" in content  # an unknown model: named, not linked
 
 

@@ -10,6 +10,7 @@ from django import forms
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -142,8 +143,9 @@ def admin_change_url(model_admin: admin.ModelAdmin, model: type[models.Model], p
 
 
 def linked_records(model_admin: admin.ModelAdmin, records: Iterable[Any]) -> SafeString:
-    """Records named as [model label, pk] pairs (an error's `records`), each linked to its
-    change page in this admin site; as text when the model is unknown or not registered here."""
+    """Records named as [model label, pk] pairs (an error's `records`): "student 2 (1002)",
+    linked to the record's change page in this admin site. As text when the model is unknown
+    or not registered here, or the record no longer exists."""
     shown: list[SafeString] = []
     for record in records:
         if not isinstance(record, list | tuple) or len(record) != 2:
@@ -155,8 +157,18 @@ def linked_records(model_admin: admin.ModelAdmin, records: Iterable[Any]) -> Saf
             shown.append(format_html("{} {}", label, pk))
             continue
         text = f"{model._meta.verbose_name} {pk}"
-        url = admin_change_url(model_admin, model, pk)
-        shown.append(
-            format_html('<a href="{}">{}</a>', url, text) if url else format_html("{}", text)
-        )
+        found = _existing(model, pk)
+        url = admin_change_url(model_admin, model, pk) if found is not None else ""
+        if not url:
+            shown.append(format_html("{}", text))
+            continue
+        shown.append(format_html('<a href="{}">{} ({})</a>', url, text, found))
     return format_html_join(", ", "{}", ((item,) for item in shown))
+
+
+def _existing(model: type[models.Model], pk: object) -> models.Model | None:
+    # The base manager: a default manager that filters rows must not hide a record.
+    try:
+        return model._base_manager.filter(pk=pk).first()
+    except (ValueError, TypeError, ValidationError):  # not a pk of this model
+        return None
