@@ -76,4 +76,4 @@ def test_whitenoise_serves_the_collected_admin_css_with_debug_off(settings: Any,
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/css")
-    assert b"--primary" in b"".join(response.streaming_content)
+    assert b"--primary" in b"".join(response.streaming_content)  # type: ignore[attr-defined]
