@@ -134,7 +134,9 @@ def test_flex_instalment_carries_its_subscription(deliver):
     assert data.student.jodo_student_id == "7408"
 
 
-@pytest.mark.parametrize("text", ["0.10", "1999.99", "2000.0", '"2250"', "2250", "0", '"0.5"'])
+@pytest.mark.parametrize(
+    "text", ["0.10", "1999.99", "2000.0", '"2250"', "2250", "0", '"0.5"', "2000.000", "2.5e3"]
+)
 def test_amounts_are_exact_decimals_of_the_text_jodo_sent(deliver, text):
     body = fixture("direct.payment.added")
     body["payload"]["payment"]["amount"] = RAW
@@ -142,7 +144,8 @@ def test_amounts_are_exact_decimals_of_the_text_jodo_sent(deliver, text):
 
     expected = text.strip('"')
     assert data.amount == Decimal(expected)
-    assert str(data.amount) == expected
+    assert str(data.amount) == str(Decimal(expected))  # the text, as Decimal writes it
+    assert str(data.amount) == expected or "e" in expected
 
 
 @pytest.mark.parametrize("text", ["0.10", "1999.99", "2000.0", '"2250"'])
@@ -248,6 +251,8 @@ def test_unknown_fields_are_kept_as_sent(deliver):
         ("null", "This field may not be null."),
         ("-5", "Must not be negative."),
         ("1.005", "more than 2 decimal places"),
+        ("0.0001", "more than 2 decimal places"),
+        ('"١٢"', "A number or a string of digits is required."),
         ("1e16", "less than 10**16"),
     ],
 )
@@ -337,3 +342,16 @@ def test_a_receiver_that_parses_a_bad_payment_fails_the_event_naming_the_field(
     assert bad.status == InboundEvent.Status.FAILED
     assert "payload.payment.amount" in bad.last_error
     assert "more than 2 decimal places" in bad.last_error
+
+
+def test_a_null_line_fails_naming_it_while_null_details_mean_none(deliver):
+    body = fixture("order.payment.debited")
+    body["payload"]["order"]["details"].append(None)
+    message = invalid(deliver, body)
+    body = fixture("direct.payment.added")
+    body["payload"]["payment"]["details"] = None
+    data = parse(deliver, body)
+
+    assert "payload.order.details[1]" in message
+    assert data.lines == ()
+    assert str(data.amount) == "2250.0"
