@@ -25,10 +25,10 @@ AnyField: TypeAlias = serializers.Field[Any, Any, Any, Any]
 SUPPORTED_VERSION = re.compile(r"1(\.\d+)*")
 
 # Rupees to the paisa: no ERP can book a fraction of a paisa.
-AMOUNT_DECIMAL_PLACES = 2
+PAISA = Decimal("0.01")
 # At most 16 digits before the point: fits DecimalField(max_digits=18, decimal_places=2).
-AMOUNT_INTEGER_DIGITS = 16
-_AMOUNT_TEXT = re.compile(r"-?\d+(\.\d+)?")
+AMOUNT_LIMIT = Decimal(10) ** 16
+_AMOUNT_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # ASCII digits only
 
 
 def check_version(event: InboundEvent, supported: re.Pattern[str] = SUPPORTED_VERSION) -> None:
@@ -126,8 +126,8 @@ def unmapped(data: Any, serializer: serializers.Serializer[Any]) -> dict[str, An
 class JodoIdField(AnyField):
     """An id Jodo sends as a string on some pages and as an integer on others: always a `str`.
 
-    Surrounding whitespace is trimmed. When the field allows null, an empty string means absent
-    (None); otherwise it is refused.
+    Surrounding whitespace is trimmed. An empty string means absent (None) when the field allows
+    null and `blank_means_absent` (the default); otherwise it is refused.
     """
 
     default_error_messages = {
@@ -136,8 +136,11 @@ class JodoIdField(AnyField):
         "max_length": "Ensure this field has no more than {max_length} characters.",
     }
 
-    def __init__(self, *, max_length: int = 255, **kwargs: Any) -> None:
+    def __init__(
+        self, *, max_length: int = 255, blank_means_absent: bool = True, **kwargs: Any
+    ) -> None:
         self.max_length = max_length
+        self.blank_means_absent = blank_means_absent
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> str | None:
@@ -145,7 +148,7 @@ class JodoIdField(AnyField):
             self.fail("invalid")
         text = str(data).strip()
         if not text:
-            if self.allow_null:
+            if self.allow_null and self.blank_means_absent:
                 return None
             self.fail("blank")
         if len(text) > self.max_length:
@@ -158,8 +161,9 @@ class JodoIdField(AnyField):
 
 class AmountField(AnyField):
     """Money, in rupees, as an exact `Decimal`: a JSON number (`2000.0`, read from the body's
-    text, never through a float) or a string of digits (`"2250"`). Refused: booleans, NaN and
-    infinities, non-numeric strings, negative amounts, more than 2 decimal places, 10**16 or more.
+    text, never through a float) or a string of digits (`"2250"`), kept as written (`2000.0`
+    stays `Decimal("2000.0")`). Refused: booleans, NaN and infinities, other strings, negative
+    amounts, fractions of a paisa (`1.005`; `1.000` is a whole paisa), 10**16 or more.
     """
 
     default_error_messages = {
@@ -189,11 +193,11 @@ class AmountField(AnyField):
             self.fail("invalid")
         if amount < 0:
             self.fail("negative")
-        exponent = amount.as_tuple().exponent
-        if isinstance(exponent, int) and exponent < -AMOUNT_DECIMAL_PLACES:
-            self.fail("decimal_places")
-        if amount >= Decimal(10) ** AMOUNT_INTEGER_DIGITS:
+        if amount >= AMOUNT_LIMIT:
             self.fail("too_large")
+        # Below the limit, quantizing stays within the default 28-digit precision.
+        if amount != amount.quantize(PAISA):
+            self.fail("decimal_places")
         return amount
 
     def to_representation(self, value: Any) -> Any:
@@ -276,3 +280,9 @@ def optional(
 ) -> AnyField:
     """A field of `field_class` that may be absent or null."""
     return field_class(allow_null=True, required=False, default=None)
+
+
+def optional_list(child: serializers.Serializer[Any]) -> serializers.ListField:
+    """An array of `child` objects that may be absent or null (read as None). Not
+    `child(many=True, allow_null=True)`: DRF would then let each item be null too."""
+    return serializers.ListField(child=child, required=False, allow_null=True, default=None)

@@ -28,6 +28,7 @@ from .payload_fields import (
     exact_payload,
     optional,
     optional_id,
+    optional_list,
     optional_text,
     unmapped,
     validate,
@@ -164,7 +165,7 @@ class _MoneyFields(serializers.Serializer[Any]):
     paid_at = optional(JodoDateTimeField)
     status = optional_text(100)
     notes = optional(NotesField)
-    details = PaymentLineSerializer(many=True, required=False, allow_null=True, default=list)
+    details = optional_list(PaymentLineSerializer())
 
 
 class PaymentSerializer(_MoneyFields):

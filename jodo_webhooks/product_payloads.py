@@ -23,6 +23,7 @@ from .payload_fields import (
     check_version,
     exact_payload,
     optional,
+    optional_list,
     optional_text,
     unmapped,
     validate,
@@ -72,16 +73,12 @@ class ScheduledInstalmentSerializer(serializers.Serializer[Any]):
 
 
 class SubscriptionSerializer(SubscriptionRefSerializer):
-    payment_schedule = ScheduledInstalmentSerializer(
-        many=True, required=False, allow_null=True, default=None
-    )
+    payment_schedule = optional_list(ScheduledInstalmentSerializer())
 
 
 class SubscriptionPayloadSerializer(StudentLinkedPayloadSerializer):
     subscription = SubscriptionSerializer(required=False, allow_null=True, default=None)
-    payment_schedule = ScheduledInstalmentSerializer(
-        many=True, required=False, allow_null=True, default=None
-    )
+    payment_schedule = optional_list(ScheduledInstalmentSerializer())
 
 
 _SUBSCRIPTION_PAYLOAD = SubscriptionPayloadSerializer()
@@ -240,7 +237,7 @@ class DisbursementSerializer(serializers.Serializer[Any]):
 
 class LoanPayloadSerializer(StudentLinkedPayloadSerializer):
     application = ApplicationSerializer()
-    disbursements = DisbursementSerializer(many=True, required=False, allow_null=True, default=None)
+    disbursements = optional_list(DisbursementSerializer())
     disbursement = DisbursementSerializer(required=False, allow_null=True, default=None)
 
 

@@ -18,17 +18,17 @@ if TYPE_CHECKING:
 __all__ = ["SUPPORTED_VERSION", "StudentData", "parse_student_event"]
 
 
-class GradeSerializer(serializers.Serializer):
+class GradeSerializer(serializers.Serializer[dict[str, Any]]):
     code = StrictCharField(max_length=100, allow_blank=True, required=False, default="")
     name = StrictCharField(max_length=255, allow_blank=True, required=False, default="")
 
 
-class NoteSerializer(serializers.Serializer):
+class NoteSerializer(serializers.Serializer[dict[str, Any]]):
     key = StrictCharField(max_length=255)
     value = StrictCharField(allow_blank=True, trim_whitespace=True)
 
 
-class StudentSerializer(serializers.Serializer):
+class StudentSerializer(serializers.Serializer[dict[str, Any]]):
     identifier = StrictCharField(max_length=255)
     custom_identifier = StrictCharField(
         max_length=255, allow_null=True, allow_blank=True, required=False, default=None
@@ -55,9 +55,11 @@ class StudentSerializer(serializers.Serializer):
         return attrs
 
 
-class StudentPayloadSerializer(serializers.Serializer):
+class StudentPayloadSerializer(serializers.Serializer[dict[str, Any]]):
     # A string on the masterdata pages, an integer on others: always a str here.
-    jodo_student_id = JodoIdField(allow_null=True, required=False, default=None)
+    jodo_student_id = JodoIdField(
+        allow_null=True, required=False, default=None, blank_means_absent=False
+    )
     student = StudentSerializer()
 
 

@@ -12,7 +12,7 @@ from jodo_webhooks import (
     PaymentLines,
     PaymentState,
     PaymentSync,
-    Status,
+    StudentStatus,
     StudentSync,
 )
 
@@ -24,7 +24,7 @@ STUDENT_SYNC = StudentSync(
     identifier="identifier",
     custom_identifier="custom_identifier",
     jodo_updated_at="jodo_updated_at",
-    status=Status("status", active=Student.Status.ACTIVE, dropped=Student.Status.DROPPED),
+    status=StudentStatus("status", active=Student.Status.ACTIVE, dropped=Student.Status.DROPPED),
     # Our fields carry Jodo's names: grade_code, academic_year_start, collector_code, ...
     fields={name: name for name in PROFILE_FIELDS},
     notes=Notes(

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from jodo_webhooks import DOCUMENTED_EVENT_TYPES, parse_event
+from jodo_webhooks import DOCUMENTED_EVENT_TYPES, parse_event, parse_payment_event
 from jodo_webhooks.models import InboundEvent
 from students.models import Student
 
@@ -109,3 +109,18 @@ def test_every_fixture_is_sent_as_is_accepted_and_parses(live_server, code):
     event = InboundEvent.objects.get(event_id=body["event_id"])
     assert event.raw_body == path.read_text()
     assert parse_event(event).event_type == code
+
+
+def test_a_rewritten_event_keeps_its_numbers_as_written(live_server, tmp_path):
+    text = (FIXTURES / "flex.instalment.settled.json").read_text()
+    text = text.replace('"amount": 1999.99', '"amount": 12345678901234.50')
+    path = tmp_path / "instalment.json"
+    path.write_text(text)
+
+    assert send(live_server, "--event-id", "new", "--timestamp", "now", fixture=path).startswith(
+        "200 "
+    )
+
+    event = InboundEvent.objects.get()
+    assert '"amount": 12345678901234.50' in event.raw_body
+    assert str(parse_payment_event(event).amount) == "12345678901234.50"

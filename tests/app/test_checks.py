@@ -5,7 +5,7 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
-from django.core.checks import ERROR, WARNING, run_checks
+from django.core.checks import ERROR, WARNING, CheckMessage, run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
@@ -16,7 +16,7 @@ from jodo_webhooks import StudentSync
 pytestmark = pytest.mark.django_db
 
 
-def jodo_messages(*, deploy: bool = False) -> dict[str, object]:
+def jodo_messages(*, deploy: bool = False) -> dict[str, CheckMessage]:
     messages = run_checks(include_deployment_checks=deploy)
     return {m.id: m for m in messages if m.id and m.id.startswith("jodo_webhooks.")}
 
@@ -186,10 +186,16 @@ def test_a_student_sync_that_cannot_work_is_e007(jodo_settings, student_sync, pr
     assert any(problem in m.msg for m in errors), [m.msg for m in errors]
 
 
+def test_a_bad_allowlist_does_not_hide_e007(jodo_settings):
+    jodo_settings["ALLOWED_IPS"] = ["not-an-ip"]
+    jodo_settings["STUDENT_SYNC"] = "nowhere.NOPE"
+    assert {"jodo_webhooks.E003", "jodo_webhooks.E007"} <= set(jodo_messages())
+
+
 @pytest.fixture
 def registered_receiver():
     """Register a receiver with the public decorator for one test; disconnected after it."""
-    registered = []
+    registered: list[str] = []
 
     def _register(*event_types, **options):
         def on_event(sender, event, event_type, **kwargs):
@@ -218,6 +224,7 @@ def test_receiver_for_an_undocumented_code_warns_w003_with_the_likely_code(regis
     warning = messages["jodo_webhooks.W003"]
     assert warning.level == WARNING
     assert "'direct.payment.addded'" in warning.msg
+    assert warning.hint is not None
     assert "Did you mean 'direct.payment.added'?" in warning.hint
     assert "custom=True" in warning.hint
     # A warning, so `manage.py check` still passes.

@@ -247,3 +247,9 @@ def test_a_date_may_come_as_a_date_or_a_date_time(deliver, due_date):
     body = fixture("cred.emi.debited")
     body["payload"]["payment"]["due_date"] = due_date
     assert parse_emi_event(record(deliver, body)).due_date == date(2022, 2, 15)
+
+
+def test_student_event_still_refuses_a_blank_id(deliver):
+    body = fixture("masterdata.student.registered")
+    body["payload"]["jodo_student_id"] = "  "
+    assert "jodo_student_id" in invalid(parse_student_event, record(deliver, body))

@@ -19,6 +19,7 @@ from jodo_webhooks import (
 )
 from jodo_webhooks.models import InboundEvent
 
+from ..helpers import timestamp
 from .payloads import JODO_IDS, RAW, fixture, record
 
 pytestmark = pytest.mark.django_db
@@ -133,7 +134,9 @@ def test_flex_instalment_carries_its_subscription(deliver):
     assert data.student.jodo_student_id == "7408"
 
 
-@pytest.mark.parametrize("text", ["0.10", "1999.99", "2000.0", '"2250"', "2250", "0", '"0.5"'])
+@pytest.mark.parametrize(
+    "text", ["0.10", "1999.99", "2000.0", '"2250"', "2250", "0", '"0.5"', "2000.000", "2.5e3"]
+)
 def test_amounts_are_exact_decimals_of_the_text_jodo_sent(deliver, text):
     body = fixture("direct.payment.added")
     body["payload"]["payment"]["amount"] = RAW
@@ -141,7 +144,8 @@ def test_amounts_are_exact_decimals_of_the_text_jodo_sent(deliver, text):
 
     expected = text.strip('"')
     assert data.amount == Decimal(expected)
-    assert str(data.amount) == expected
+    assert str(data.amount) == str(Decimal(expected))  # the text, as Decimal writes it
+    assert str(data.amount) == expected or "e" in expected
 
 
 @pytest.mark.parametrize("text", ["0.10", "1999.99", "2000.0", '"2250"'])
@@ -247,6 +251,8 @@ def test_unknown_fields_are_kept_as_sent(deliver):
         ("null", "This field may not be null."),
         ("-5", "Must not be negative."),
         ("1.005", "more than 2 decimal places"),
+        ("0.0001", "more than 2 decimal places"),
+        ('"١٢"', "A number or a string of digits is required."),
         ("1e16", "less than 10**16"),
     ],
 )
@@ -306,3 +312,47 @@ def test_date_times_with_z_an_offset_no_zone_or_unix_seconds_are_one_instant(del
     data = parse(deliver, body)
     assert data.paid_at == datetime(2022, 3, 1, 10, 5, 45, tzinfo=UTC)
     assert data.paid_at.tzinfo is not None
+
+
+def test_optional_ids_sent_blank_or_as_numbers_are_absent_or_text(deliver):
+    body = fixture("direct.payment.added")
+    body["payload"]["payment"]["transaction_id"] = " "
+    body["payload"]["payment"]["reference_id"] = 4512
+    data = parse(deliver, body)
+    assert data.transaction_id is None
+    assert data.reference_id == "4512"
+
+
+def test_a_receiver_that_parses_a_bad_payment_fails_the_event_naming_the_field(
+    deliver, connect_receiver, jodo_settings
+):
+    jodo_settings["PAYMENT_SYNC"] = None  # this receiver is the ERP's own, not the payment sync
+    applied: list[PaymentData] = []
+    connect_receiver(
+        lambda sender, event, **kwargs: applied.append(parse_payment_event(event)),
+        *PAYMENT_EVENT_TYPES,
+    )
+    good_body, bad_body = fixture("flex.instalment.settled"), fixture("flex.instalment.settled")
+    good_body["timestamp"] = bad_body["timestamp"] = timestamp()  # recent enough to process
+    bad_body["payload"]["payment"]["amount"] = RAW
+    good = record(deliver, good_body)
+    bad = record(deliver, bad_body, "1999.999")
+
+    assert good.status == InboundEvent.Status.PROCESSED
+    assert [payment.payment_id for payment in applied] == ["pay_inst_7002"]
+    assert bad.status == InboundEvent.Status.FAILED
+    assert "payload.payment.amount" in bad.last_error
+    assert "more than 2 decimal places" in bad.last_error
+
+
+def test_a_null_line_fails_naming_it_while_null_details_mean_none(deliver):
+    body = fixture("order.payment.debited")
+    body["payload"]["order"]["details"].append(None)
+    message = invalid(deliver, body)
+    body = fixture("direct.payment.added")
+    body["payload"]["payment"]["details"] = None
+    data = parse(deliver, body)
+
+    assert "payload.order.details[1]" in message
+    assert data.lines == ()
+    assert str(data.amount) == "2250.0"

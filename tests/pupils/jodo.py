@@ -6,7 +6,7 @@ from jodo_webhooks import (
     PaymentLines,
     PaymentState,
     PaymentSync,
-    Status,
+    StudentStatus,
     StudentSync,
 )
 
@@ -16,7 +16,7 @@ PUPIL_SYNC = StudentSync(
     identifier="admission_no",
     custom_identifier="alt_admission_no",
     jodo_updated_at="jodo_synced_at",
-    status=Status("enrolled", active=True, dropped=False),
+    status=StudentStatus("enrolled", active=True, dropped=False),
     fields={
         "grade_code": "class_code",
         "grade_name": "class_name",

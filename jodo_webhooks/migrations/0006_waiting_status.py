@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jodo_webhooks', '0004_operator_fields'),
+        ('jodo_webhooks', '0005_error_records'),
     ]
 
     operations = [
