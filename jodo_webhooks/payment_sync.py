@@ -280,8 +280,8 @@ class PaymentSync(_MoneyModel):
     @property
     def jodo_owned_fields(self) -> list[str]:
         """The payment model's fields that events write: read-only for people."""
-        owned = [self.jodo_payment_id, self.student, self.amount_field.field, self.state.field]
-        owned += [*self.fields.values(), self.difference, self.state_changed_at]
+        owned: list[str | None] = [self.jodo_payment_id, self.student, self.amount_field.field]
+        owned += [self.state.field, *self.fields.values(), self.difference, self.state_changed_at]
         return [name for name in [*owned, self.jodo_updated_at, self.jodo_versions] if name]
 
     def problems(self) -> list[str]:
@@ -295,8 +295,8 @@ class PaymentSync(_MoneyModel):
             for name in self.fields
             if name not in PAYMENT_FIELDS
         ]
-        named = [self.jodo_payment_id, self.student, self.state.field, self.jodo_updated_at]
-        named += [self.jodo_versions, self.difference, self.state_changed_at]
+        named: list[str | None] = [self.jodo_payment_id, self.student, self.state.field]
+        named += [self.jodo_updated_at, self.jodo_versions, self.difference, self.state_changed_at]
         problems += [
             f"{model.__name__} has no field {name!r}."
             for name in [*named, *self.fields.values()]

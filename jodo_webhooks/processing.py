@@ -83,12 +83,12 @@ def process_event(
                 )
                 return status
         except WaitForStudent as wait:
-            status = _record_outcome(db, event_pk, claimable, Status.WAITING, reason=wait.reason)
-            if status is not None:
+            waiting = _record_outcome(db, event_pk, claimable, Status.WAITING, reason=wait.reason)
+            if waiting is not None:
                 # Whoever applies the student looks for waiting events once it has committed;
                 # looking for the student once `waiting` has committed closes the gap between.
                 transaction.on_commit(partial(_recheck, event_pk, wait), using=db)
-            return status
+            return waiting
         except SkipEvent as skip:
             # The receivers' work is rolled back; the outcome is recorded in its own transaction.
             return _record_outcome(db, event_pk, claimable, Status.SKIPPED, reason=skip.reason)

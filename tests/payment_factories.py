@@ -65,7 +65,7 @@ def payment_event(
 ) -> dict:
     """A payment event for `payment_id` of the student whose identifier is `student`;
     `payment` sets fields of `payload.payment`."""
-    extra = {} if event_id is None else {"event_id": event_id}
+    extra: dict[str, object] = {} if event_id is None else {"event_id": event_id}
     if timestamp is not None:
         extra["timestamp"] = timestamp
     return PaymentEnvelopeFactory(

@@ -333,12 +333,14 @@ def test_a_conflict_names_its_records_as_data(deliver, erp, student):
     other = payment_event(UPDATED, student="B2", jodo_student_id="J-2", timestamp=timestamp(10))
     event = apply(deliver, other, "failed")
     sync = payment_sync.configured_sync()
+    assert sync is not None
 
     with pytest.raises(PaymentConflict) as raised:
         sync.apply(event)
 
     payment = erp.payment_model.objects.get()
     student_model = sync.model_class._meta.get_field(sync.student).related_model
+    assert student_model is not None
     assert raised.value.records == (
         (erp.payment_model._meta.label_lower, payment.pk),
         (student_model._meta.label_lower, getattr(payment, f"{sync.student}_id")),

@@ -6,6 +6,7 @@ with real concurrent sessions."""
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import partial
 
 import pytest
 from django.core.management import call_command
@@ -123,9 +124,7 @@ def test_payments_and_registrations_racing_never_leave_a_payment_waiting(erp, ro
     ]
     bodies = [body for pair in pairs for body in pair]
 
-    responses = run_concurrently(
-        [lambda client, body=body: signed_post(client, body) for body in bodies]
-    )
+    responses = run_concurrently([partial(signed_post, body=body) for body in bodies])
 
     assert [r.status_code for r in responses] == [200] * len(bodies)
     outcomes = {body["event_id"]: status(body) for body in bodies}
@@ -149,9 +148,7 @@ def test_simultaneous_events_of_one_new_payment_end_as_one_row(erp, n_events):
         for i in range(n_events)
     ]
 
-    responses = run_concurrently(
-        [lambda client, body=body: signed_post(client, body) for body in bodies]
-    )
+    responses = run_concurrently([partial(signed_post, body=body) for body in bodies])
 
     assert [r.status_code for r in responses] == [200] * n_events
     outcomes = [(status(body), body["event_id"]) for body in bodies]
