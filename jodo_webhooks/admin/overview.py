@@ -320,8 +320,8 @@ def status_series(present: Iterable[str]) -> list[Series]:
 
 
 def reason_series(present: Iterable[str]) -> list[Series]:
+    """The rejection reasons found, in the order Jodo's admin lists them, each its own colour."""
     labels = dict(RejectedDelivery.Reason.choices)
-    keys = [k for k in labels if k in set(present)] + sorted(set(present) - set(labels))
-    return [
-        Series(k, str(labels.get(k, k)), f"jodo-fill-reason-{n % 6}") for n, k in enumerate(keys)
-    ]
+    found = set(present)
+    keys = [k for k in labels if k in found] + sorted(found - set(labels))
+    return [Series(k, str(labels.get(k, k)), f"jodo-fill-reason-{k}") for k in keys]
