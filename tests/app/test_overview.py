@@ -5,6 +5,7 @@ The browser tests (tests/browser/test_overview.py) check what it looks like."""
 from __future__ import annotations
 
 import html
+import itertools
 import re
 import uuid
 import zoneinfo
@@ -105,7 +106,8 @@ def test_the_hours_are_whole_local_hours(zone, now):
         bounds = hour_bounds(now)
         local = [timezone.localtime(bound) for bound in bounds]
     assert len(bounds) == 49
-    assert all(later - earlier == timedelta(hours=1) for earlier, later in zip(bounds, bounds[1:]))
+    steps = {later - earlier for earlier, later in itertools.pairwise(bounds)}
+    assert steps == {timedelta(hours=1)}
     assert all(moment.minute == moment.second == 0 for moment in local)
     assert bounds[-2] <= now < bounds[-1]  # the current hour is the last bar
 

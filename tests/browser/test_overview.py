@@ -29,8 +29,7 @@ def known(transactional_db: Any) -> datetime:
 
 def number_links(locator: Any) -> list[tuple[int, str]]:
     return [
-        (int(link.inner_text()), link.get_attribute("href"))
-        for link in locator.locator("a").all()
+        (int(link.inner_text()), link.get_attribute("href")) for link in locator.locator("a").all()
     ]
 
 
@@ -57,9 +56,7 @@ def test_the_overview_shows_what_the_database_holds(open_as, superuser, known, t
         assert shown == counted_by(href), href
 
     # The oldest waiting event is the "waiting" one (50 hours), not the "received" ones.
-    oldest = InboundEvent.objects.filter(status__in=["received", "waiting"]).earliest(
-        "received_at"
-    )
+    oldest = InboundEvent.objects.filter(status__in=["received", "waiting"]).earliest("received_at")
     assert oldest.status == "waiting"
     waiting = page.locator("#jodo-waiting")
     expect(waiting.locator('[data-status="received"]')).to_have_text("Received: 2")
@@ -85,7 +82,8 @@ def test_the_overview_shows_what_the_database_holds(open_as, superuser, known, t
         assert count == counted_by(href), href
         query = parse_qs(urlsplit(href).query)
         start, end = query["received_at__gte"][0], query["received_at__lt"][0]
-        assert local_hour_start(start) and local_hour_start(end)
+        assert local_hour_start(start)
+        assert local_hour_start(end)
         assert datetime.fromisoformat(end) - datetime.fromisoformat(start) == timedelta(hours=1)
     chart.locator("summary").click()
     table = chart.locator("details table")
@@ -112,9 +110,7 @@ def test_the_overview_shows_what_the_database_holds(open_as, superuser, known, t
     for shown, href in number_links(rejected.locator(".jodo-legend")):
         assert "/rejecteddelivery/" in href
         assert shown == counted_by(href), href
-    expect(rejected.locator('.jodo-legend li[data-key="signature"]')).to_have_text(
-        "Signature: 3"
-    )
+    expect(rejected.locator('.jodo-legend li[data-key="signature"]')).to_have_text("Signature: 3")
     assert RejectedDelivery.objects.filter(reason="signature").count() == 4  # one is older
 
     # A number opens the list it counts.
