@@ -15,6 +15,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import Case, Count, IntegerField, Min, Q, QuerySet, Value, When
 from django.db.models.functions import Left
 from django.http import HttpRequest
@@ -49,7 +50,6 @@ class StatusRow:
 class Waiting:
     series: Series
     count: Cell
-    oldest: datetime
 
 
 @dataclass(frozen=True)
@@ -90,28 +90,25 @@ class FailureReasonFilter(admin.SimpleListFilter):
         return queryset.filter(status=Status.FAILED, **{lookup: value})
 
 
-class EventOverviewMixin:
+class EventOverviewMixin(admin.ModelAdmin):
     """For the events' ModelAdmin: the overview page at `overview/`, linked from the list."""
-
-    admin_site: admin.AdminSite
-    opts: Any
 
     def get_urls(self) -> list[URLPattern]:
         name = f"{self.opts.app_label}_{self.opts.model_name}_overview"
         view = self.admin_site.admin_view(self.overview_view)
         # Before the ModelAdmin's own: "<path:object_id>/" would take "overview/".
-        return [path("overview/", view, name=name), *super().get_urls()]  # type: ignore[misc]
+        return [path("overview/", view, name=name), *super().get_urls()]
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
         extra_context = {**(extra_context or {}), "jodo_overview_url": self.overview_url()}
-        return super().changelist_view(request, extra_context)  # type: ignore[misc]
+        return super().changelist_view(request, extra_context)
 
     def overview_url(self) -> str:
         name = f"{self.opts.app_label}_{self.opts.model_name}_overview"
         return reverse(f"{self.admin_site.name}:{name}")
 
     def overview_view(self, request: HttpRequest) -> TemplateResponse:
-        if not self.has_view_permission(request):  # type: ignore[attr-defined]
+        if not self.has_view_permission(request):
             raise PermissionDenied
         now = timezone.now().replace(microsecond=0)
         context = {
@@ -139,17 +136,14 @@ def overview(site: admin.AdminSite, request: HttpRequest, now: datetime) -> dict
     rejected_hourly = hourly_counts(RejectedDelivery.objects.all(), "reason", bounds)
     statuses = status_series({*by_status, *(key for _, key in hourly), *attention})
 
-    rows = []
-    for s in statuses:
-        in_day, in_week = by_status.get(s.key, (0, 0))
-        since_day = events.link(status__exact=s.key, since=day)
-        rows.append(
-            StatusRow(
-                s,
-                Cell(in_day, since_day),
-                Cell(in_week, events.link(status__exact=s.key, since=week)),
-            )
+    rows = [
+        StatusRow(
+            s,
+            Cell(by_status.get(s.key, (0, 0))[0], events.link(status__exact=s.key, since=day)),
+            Cell(by_status.get(s.key, (0, 0))[1], events.link(status__exact=s.key, since=week)),
         )
+        for s in statuses
+    ]
     waiting = {key: attention[key] for key in WAITING_STATUSES if key in attention}
     failed = {key: attention[key] for key in [Status.FAILED.value] if key in attention}
     return {
@@ -160,11 +154,7 @@ def overview(site: admin.AdminSite, request: HttpRequest, now: datetime) -> dict
             Cell(sum(row.week.count for row in rows), events.link(since=week)),
         ),
         "waiting": [
-            Waiting(
-                s,
-                Cell(waiting[s.key][0], events.link(status__exact=s.key)),
-                waiting[s.key][1],
-            )
+            Waiting(s, Cell(waiting[s.key][0], events.link(status__exact=s.key)))
             for s in statuses
             if s.key in waiting
         ],
@@ -193,7 +183,9 @@ def overview(site: admin.AdminSite, request: HttpRequest, now: datetime) -> dict
 class ListLinks:
     """Links to a model's changelist with filters, or "" for a user who may not see it."""
 
-    def __init__(self, site: admin.AdminSite, request: HttpRequest, model: type) -> None:
+    def __init__(
+        self, site: admin.AdminSite, request: HttpRequest, model: type[models.Model]
+    ) -> None:
         model_admin = site.get_model_admin(model) if site.is_registered(model) else None
         allowed = model_admin is not None and model_admin.has_view_permission(request)
         self.url = changelist_url(site, model) if allowed else ""
@@ -215,12 +207,12 @@ class ListLinks:
     def change_url(self, pk: int) -> str:
         if not self.url:
             return ""
-        opts = self.model._meta  # type: ignore[attr-defined]
+        opts = self.model._meta
         return reverse(f"{self.site.name}:{opts.app_label}_{opts.model_name}_change", args=[pk])
 
 
-def changelist_url(site: admin.AdminSite, model: type) -> str:
-    opts = model._meta  # type: ignore[attr-defined]
+def changelist_url(site: admin.AdminSite, model: type[models.Model]) -> str:
+    opts = model._meta
     return reverse(f"{site.name}:{opts.app_label}_{opts.model_name}_changelist")
 
 
