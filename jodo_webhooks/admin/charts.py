@@ -128,15 +128,15 @@ def stacked_hourly_chart(
     scale = plot_height / top
     baseline = HEIGHT - BOTTOM
 
-    segments = []
-    rows = []
-    x_ticks = []
+    segments: list[Segment] = []
+    rows: list[Row] = []
+    x_ticks: list[Tick] = []
     for i in range(hours):
         start, end = bounds[i], bounds[i + 1]
         x = LEFT + i * slot + (slot - bar_width) / 2
         y = float(baseline)
         label = hour_label(start, end)
-        cells = []
+        cells: list[Cell] = []
         for s in series:
             count = counts.get((i, s.key), 0)
             href = link(s.key, start, end)

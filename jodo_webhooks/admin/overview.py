@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -80,7 +80,9 @@ class FailureReasonFilter(admin.SimpleListFilter):
         value = self.value()
         return [(value, Truncator(value).chars(60))] if value else []
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[InboundEvent]
+    ) -> QuerySet[InboundEvent]:
         value = self.value()
         if not value:
             return queryset
@@ -90,7 +92,13 @@ class FailureReasonFilter(admin.SimpleListFilter):
         return queryset.filter(status=Status.FAILED, **{lookup: value})
 
 
-class EventOverviewMixin(admin.ModelAdmin):
+if TYPE_CHECKING:
+    EventModelAdmin = admin.ModelAdmin[InboundEvent]
+else:
+    EventModelAdmin = admin.ModelAdmin  # generic for the type checker only
+
+
+class EventOverviewMixin(EventModelAdmin):
     """For the events' ModelAdmin: the overview page at `overview/`, linked from the list."""
 
     def get_urls(self) -> list[URLPattern]:
@@ -238,7 +246,7 @@ def status_counts(day: datetime, week: datetime) -> dict[str, tuple[int, int]]:
 
 
 def hourly_counts(
-    queryset: QuerySet, key: str, bounds: Sequence[datetime]
+    queryset: QuerySet[models.Model], key: str, bounds: Sequence[datetime]
 ) -> dict[tuple[int, str], int]:
     """{(hour index, key value): count} of the rows received within `bounds`, in one query."""
     hour = Case(
