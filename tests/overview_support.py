@@ -60,15 +60,13 @@ def record_known_events(now: datetime) -> None:
 
 def counted_by(href: str) -> int:
     """How many rows the database has for a link's filters (the numbers the page must show)."""
-    path, query = urlsplit(href).path, parse_qs(urlsplit(href).query)
-    model = RejectedDelivery if "/rejecteddelivery/" in path else InboundEvent
-    rows = model.objects.all()
-    for name, (value,) in query.items():
-        if name == "failure_reason":
-            rows = rows.filter(status="failed", status_reason=value)
-        else:
-            rows = rows.filter(**{name: value})
-    return rows.count()
+    parts = urlsplit(href)
+    filters = {name: value for name, (value,) in parse_qs(parts.query).items()}
+    if "/rejecteddelivery/" in parts.path:
+        return RejectedDelivery.objects.filter(**filters).count()
+    if "failure_reason" in filters:
+        filters.update(status="failed", status_reason=filters.pop("failure_reason"))
+    return InboundEvent.objects.filter(**filters).count()
 
 
 def local_hour_start(moment: str) -> bool:

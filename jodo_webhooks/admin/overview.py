@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -92,13 +92,7 @@ class FailureReasonFilter(admin.SimpleListFilter):
         return queryset.filter(status=Status.FAILED, **{lookup: value})
 
 
-if TYPE_CHECKING:
-    EventModelAdmin = admin.ModelAdmin[InboundEvent]
-else:
-    EventModelAdmin = admin.ModelAdmin  # generic for the type checker only
-
-
-class EventOverviewMixin(EventModelAdmin):
+class EventOverviewMixin(admin.ModelAdmin):
     """For the events' ModelAdmin: the overview page at `overview/`, linked from the list."""
 
     def get_urls(self) -> list[URLPattern]:
