@@ -5,12 +5,10 @@ for 20 fee-component lines than for 1. Counted as tests/test_statement_counts.py
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
-from jodo_webhooks.models import InboundEvent
 from students.models import FeePayment
 
+from .helpers import statements_for
 from .payment_factories import payment_event
 from .students_support import StudentFactory, timestamp
 
@@ -20,15 +18,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # payment (none), finds the student, inserts the payment, upserts its lines in one statement and
 # stores the outcome. Measured 9 on SQLite, PostgreSQL and MariaDB.
 PAYMENT_EVENT_MAX_STATEMENTS = 10
-
-
-def statements(deliver, body: dict) -> list[str]:
-    with CaptureQueriesContext(connection) as captured:
-        response = deliver(body)
-    assert response.status_code == 200, response.content
-    event = InboundEvent.objects.get(event_id=body["event_id"])
-    assert event.status == "processed", event.last_error
-    return [query["sql"] for query in captured.captured_queries]
 
 
 def lines(n: int) -> list[dict]:
@@ -44,7 +33,7 @@ def test_a_new_payment_takes_the_same_few_statements_for_1_or_20_lines(deliver, 
     one = payment_event(payment_id="one", amount="10.00", details=lines(1))
     twenty = payment_event(payment_id="twenty", amount="200.00", details=lines(20))
 
-    with_one, with_twenty = statements(deliver, one), statements(deliver, twenty)
+    with_one, with_twenty = statements_for(deliver, one), statements_for(deliver, twenty)
 
     assert FeePayment.objects.get(jodo_payment_id="twenty").lines.count() == 20
     listing = "\n".join(with_twenty)
@@ -53,24 +42,26 @@ def test_a_new_payment_takes_the_same_few_statements_for_1_or_20_lines(deliver, 
 
 
 def test_a_known_payment_with_new_lines_takes_few_statements(deliver, student):
-    statements(deliver, payment_event(timestamp=timestamp(20), amount="200.00", details=lines(20)))
+    first = payment_event(timestamp=timestamp(20), amount="200.00", details=lines(20))
+    statements_for(deliver, first)
     update = payment_event(
         "direct.payment.updated", timestamp=timestamp(10), amount="190.00", details=lines(19)
     )
 
-    run = statements(deliver, update)
+    run = statements_for(deliver, update)
 
     assert FeePayment.objects.get().lines.count() == 19  # the line no longer listed is gone
     assert len(run) <= PAYMENT_EVENT_MAX_STATEMENTS, "\n".join(run)
 
 
 def test_a_payment_event_that_changes_nothing_writes_nothing_to_the_payment(deliver, student):
-    statements(deliver, payment_event(timestamp=timestamp(10), amount="10.00", details=lines(1)))
+    first = payment_event(timestamp=timestamp(10), amount="10.00", details=lines(1))
+    statements_for(deliver, first)
     older = payment_event(
         "direct.payment.updated", timestamp=timestamp(20), amount="5.00", details=lines(1)
     )
 
-    run = statements(deliver, older)
+    run = statements_for(deliver, older)
 
     assert FeePayment.objects.get().amount == 10
     assert not [sql for sql in run if sql.startswith('UPDATE "students_feepayment"')], run

@@ -16,7 +16,7 @@ import pytest
 from jodo_webhooks import SYNCED_PAYMENT_EVENT_TYPES, PaymentConflict, payment_sync
 from jodo_webhooks.models import InboundEvent
 
-from .helpers import deliver_event, load_fixture, timestamp
+from .helpers import apply, deliver_event, load_fixture, timestamp
 from .payment_erps import PAYMENT_ERPS
 from .payment_factories import payment_event
 
@@ -54,16 +54,6 @@ def student(erp):
     """Student A1 (Jodo id J-1), known to the ERP."""
     erp.students.create_student("A1", jodo_student_id="J-1", custom_identifier="cust_A1")
     return "A1"
-
-
-def apply(deliver, body, expected="processed"):
-    event = deliver_event(deliver, body)
-    assert event.status == expected, event.last_error or event.status_reason
-    return event
-
-
-def at(seconds_ago):
-    return datetime.fromtimestamp(timestamp(seconds_ago), tz=UTC)
 
 
 # --- creating a payment -----------------------------------------------------------------------

@@ -27,7 +27,14 @@ from tests.pupils.models import Pupil, PupilTag
 
 from .erps import ERPS
 from .factories import EnvelopeFactory, InboundEventFactory, NoteFactory
-from .helpers import load_fixture, requires_server_database, signed_post
+from .helpers import (
+    apply,
+    at,
+    load_fixture,
+    requires_server_database,
+    signed_post,
+    statements_for,
+)
 from .processes import run_concurrently
 from .students_support import deliver_event, timestamp
 
@@ -83,18 +90,6 @@ def student_event(
 def notes(*pairs):
     """An event's `notes`: a list of {key, value} objects, in order, repeats allowed."""
     return [{"key": key, "value": value} for key, value in pairs]
-
-
-def apply(deliver, body, expected="processed"):
-    """Deliver `body`; the event must end with the `expected` status."""
-    event = deliver_event(deliver, body)
-    assert event.status == expected, event.last_error or event.status_reason
-    return event
-
-
-def at(seconds_ago):
-    """The datetime of a `timestamp(seconds_ago)`, as the ERP stores it."""
-    return datetime.fromtimestamp(timestamp(seconds_ago), tz=UTC)
 
 
 # --- creating a student -----------------------------------------------------------------------
@@ -494,16 +489,6 @@ def test_other_students_notes_are_untouched(erp, send_notes):
 
 
 # --- a bounded number of statements, whatever the number of notes ------------------------------
-
-
-def statements_for(deliver, body):
-    """Every statement one delivery runs, savepoints included, as in production (autocommit)."""
-    with CaptureQueriesContext(connection) as captured:
-        response = deliver(body)
-    assert response.status_code == 200, response.content
-    event = InboundEvent.objects.get(event_id=body["event_id"])
-    assert event.status == "processed", event.last_error
-    return [query["sql"] for query in captured.captured_queries]
 
 
 @pytest.mark.django_db(transaction=True)
