@@ -116,7 +116,6 @@ class StudentAdmin(JodoStudentAdminMixin, admin.ModelAdmin):
 class FeePaymentLineInline(JodoReadOnlyInline):
     model = FeePaymentLine
     fields = ["component", "amount", "settlement_utr", "settled_at"]
-    show_change_link = False
     verbose_name_plural = "Fee components"
 
 

@@ -5,8 +5,9 @@ Importing this package registers the two admins (events, rejected deliveries). A
 `JodoPaymentAdminMixin` and `JodoReadOnlyInline` for its payments (see students/admin.py).
 """
 
+from .common import JodoReadOnlyInline
 from .events import InboundEventAdmin
-from .payments import JodoPaymentAdminMixin, JodoReadOnlyInline
+from .payments import JodoPaymentAdminMixin
 from .rejected_deliveries import RejectedDeliveryAdmin
 from .students import ErpNotesInline, JodoNotesInline, JodoStudentAdminMixin
 

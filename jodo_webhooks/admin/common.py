@@ -33,6 +33,26 @@ class AdminCSS:
     css = {"all": ["jodo_webhooks/admin.css"]}
 
 
+class JodoReadOnlyInline(admin.TabularInline):
+    """Base for an inline of Jodo's rows (a student's Jodo notes, a payment's lines): shown,
+    never added, changed or deleted by hand, as the next event rewrites them. Set `model`."""
+
+    extra = 0
+    can_delete = False
+
+    class Media:
+        css = AdminCSS.css
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class ReasonForm(forms.Form):
     reason = forms.CharField(
         max_length=500,

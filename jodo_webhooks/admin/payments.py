@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 
 from ..payment_sync import PaymentSync, configured_sync
+from .common import ModelAdminMixinBase
 
 
 def _sync_for(model: type[models.Model]) -> PaymentSync | None:
@@ -17,15 +17,13 @@ def _sync_for(model: type[models.Model]) -> PaymentSync | None:
     return sync if sync is not None and sync.model_class is model else None
 
 
-class JodoPaymentAdminMixin:
+class JodoPaymentAdminMixin(ModelAdminMixinBase):
     """For the ERP's ModelAdmin of the model its PaymentSync maps (`PAYMENT_SYNC`): the fields
     the mapping owns are read-only (the next event would overwrite an edit); payments are
     neither added nor deleted by hand."""
 
-    model: type[models.Model]
-
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        readonly = list(super().get_readonly_fields(request, obj))  # type: ignore[misc]
+        readonly = list(super().get_readonly_fields(request, obj))
         sync = _sync_for(self.model)
         if sync is None:
             return readonly
@@ -34,29 +32,11 @@ class JodoPaymentAdminMixin:
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> Any:
         """The sync's own bookkeeping (`jodo_versions`) is not for people."""
-        exclude = list(super().get_exclude(request, obj) or [])  # type: ignore[misc]
+        exclude = list(super().get_exclude(request, obj) or [])
         sync = _sync_for(self.model)
         return exclude + ([sync.jodo_versions] if sync is not None else [])
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class JodoReadOnlyInline(admin.TabularInline):
-    """Base for an inline of Jodo's rows (a student's payments, a payment's lines): shown,
-    never added, changed or deleted by hand. Set `model` and `fields`."""
-
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:

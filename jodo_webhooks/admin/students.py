@@ -17,7 +17,7 @@ from django.utils.http import urlencode
 
 from ..operations import unlink_students
 from ..student_sync import StudentSync, configured_sync
-from .common import AdminCSS, ModelAdminMixinBase, confirm_with_reason
+from .common import AdminCSS, JodoReadOnlyInline, ModelAdminMixinBase, confirm_with_reason
 
 UNLINK_DESCRIPTION = "Unlink selected students from Jodo…"
 
@@ -148,15 +148,11 @@ def _notes_spec() -> Any:
     return sync.notes if sync is not None else None
 
 
-class JodoNotesInline(admin.TabularInline):
+class JodoNotesInline(JodoReadOnlyInline):
     """Base for the inline of a student's Jodo-sourced notes: read-only, as each Jodo event
     replaces them. Set `model` to the notes model of the StudentSync."""
 
-    extra = 0
     verbose_name_plural = "Notes from Jodo (read-only: each Jodo event replaces them)"
-
-    class Media:
-        css = AdminCSS.css
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request)
@@ -168,15 +164,6 @@ class JodoNotesInline(admin.TabularInline):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any] | tuple[Any, ...]:
         spec = _notes_spec()
         return [spec.key, spec.value] if spec else super().get_fields(request, obj)
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class ErpNotesFormSet(BaseInlineFormSet):

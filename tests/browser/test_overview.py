@@ -60,7 +60,7 @@ def test_the_overview_shows_what_the_database_holds(open_as, superuser, known, t
     assert oldest.status == "waiting"
     waiting = page.locator("#jodo-waiting")
     expect(waiting.locator('[data-status="received"]')).to_have_text("Received: 2")
-    expect(waiting.locator('[data-status="waiting"]')).to_have_text("Waiting: 1")
+    expect(waiting.locator('[data-status="waiting"]')).to_have_text("Waiting for student: 1")
     expect(page.locator("#jodo-oldest-waiting")).to_contain_text(oldest.event_id[:8])
     expect(page.locator("#jodo-oldest-waiting")).to_contain_text("2 days, 2 hours ago")
 
