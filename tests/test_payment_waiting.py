@@ -67,6 +67,19 @@ def test_a_payment_before_its_student_waits_then_is_applied_with_the_registratio
     )
 
 
+def test_in_task_mode_the_registrations_task_releases_the_payment(deliver, erp, settings):
+    settings.JODO_WEBHOOKS = {**settings.JODO_WEBHOOKS, "PROCESSING": "task"}
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    payment = payment_event(student="NEW-5", jodo_student_id="J-5", amount="2250")
+
+    deliver_event(deliver, payment)  # its task runs at the commit
+    assert status(payment) == "waiting"
+    deliver_event(deliver, registration("NEW-5", "J-5"))
+
+    assert status(payment) == "processed"
+    assert erp.payment("pay_1")["amount"] == Decimal("2250")
+
+
 def test_a_registration_releases_only_its_own_students_payments(deliver, erp):
     mine = payment_event(payment_id="mine", student="NEW-1", jodo_student_id="J-NEW")
     other = payment_event(payment_id="other", student="NEW-2", jodo_student_id="J-OTHER")
