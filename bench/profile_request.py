@@ -156,7 +156,7 @@ PARTS = [
         "jodo_webhooks/recording.py",
         "counted_redelivery",
     ),
-    ("receive", "jodo_webhooks/receiving.py", "receive"),
+    ("receive_envelope", "jodo_webhooks/receiving.py", "receive_envelope"),
     ("process_new_event (inline)", "jodo_webhooks/processing.py", "process_new_event"),
     ("run_receivers", "jodo_webhooks/processing.py", "run_receivers"),
     ("enqueue (task mode)", "jodo_webhooks/receiving.py", "_enqueue_or_raise"),

@@ -148,6 +148,13 @@ DRAIN = columns(
 REPROCESS = columns(
     "command=run", "events=events", "seconds=seconds", "events/s=events_per_s", "path=path"
 )
+PAYMENTS = columns(
+    "event=event",
+    "events=events",
+    "statements/event=statements_per_event",
+    "max=max_statements",
+    "ms/event=ms_per_event",
+)
 PROFILE = columns(
     "receiver=receiver",
     "wall ms/request=ms_per_request",
@@ -224,4 +231,5 @@ SECTIONS = {
     "reprocess": lambda s: table(REPROCESS, s["rounds"]),
     "rss": rss,
     "profile": profile,
+    "payments": lambda s: table(PAYMENTS, s["rounds"]),
 }

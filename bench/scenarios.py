@@ -22,6 +22,7 @@ SCENARIOS = {
     "reprocess": "jodo_reprocess over stored events",
     "rss": "Gunicorn worker RSS over a long run (inline)",
     "profile": "In-process profile of the request path (pyinstrument)",
+    "payments": "Payment events in-process: SQL statements per event",
 }
 TOOLS = BENCH / ".tools"  # pyinstrument, kept out of the locked .venv (`uv sync` strips it)
 
@@ -240,3 +241,14 @@ class Harness:
             data = self.stack.script("profile_request.py", *argv, env=env, python=python)
             result.rounds.append(data)
             log(f"profile: {receiver}: {data['ms_per_request']} ms/request in-process")
+
+    def scenario_payments(self, result: Result) -> None:
+        """Statements and time per payment event (bench/payment_statements.py)."""
+        db = self.stack.database(result.name)
+        count = 20 if self.args.smoke else 200
+        argv = [f"--payments={count}", f"--tag={self.short}pay"]
+        data = self.stack.script("payment_statements.py", *argv, env=self.stack.env(db))
+        result.rounds += data["rounds"]
+        result.check("every payment event applied, one row per payment", data["ok"], data["detail"])
+        for row in data["rounds"]:
+            log(f"payments: {row['event']}: {row['statements_per_event']} statements per event")

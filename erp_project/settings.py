@@ -129,8 +129,10 @@ JODO_WEBHOOKS = {
     "MAX_EVENT_AGE_DAYS": env.int("JODO_WEBHOOK_MAX_EVENT_AGE_DAYS", default=7),
     "PROCESSING": env("JODO_WEBHOOK_PROCESSING", default="inline"),
     "REJECTED_DELIVERY_LIMIT": env.int("JODO_WEBHOOK_REJECTED_DELIVERY_LIMIT", default=1000),
-    # The app applies Jodo's student events to our Student and StudentNote models.
+    # The app applies Jodo's student events to our Student and StudentNote models, and the
+    # student-linked payment events to FeePayment and FeePaymentLine.
     "STUDENT_SYNC": "students.jodo.STUDENT_SYNC",
+    "PAYMENT_SYNC": "students.jodo.PAYMENT_SYNC",
 }
 
 LOGGING = {

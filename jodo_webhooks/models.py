@@ -18,6 +18,9 @@ class InboundEvent(models.Model):
         # A failure an operator acknowledged (it can never succeed): no longer counted as
         # one, still reprocessable on request. Who and why are in the admin log.
         DISMISSED = "dismissed", "Dismissed"
+        # A payment whose student the ERP does not know yet: processed again, automatically,
+        # once that student's event has been applied. See status_reason.
+        WAITING = "waiting", "Waiting for student"
 
     # Compared byte for byte on every database: ids differing in case or spacing are two events.
     event_id = ExactCharField(max_length=255, unique=True)
@@ -42,6 +45,8 @@ class InboundEvent(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     last_error_traceback = models.TextField(blank=True)
+    # The records the last error names (an exception's `records`), as [model label, pk] pairs.
+    error_records = models.JSONField(default=list, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
     delivery_count = models.PositiveIntegerField(default=1)
@@ -70,7 +75,7 @@ class InboundEvent(models.Model):
 class RejectedDelivery(models.Model):
     """A request refused before an event was recorded, kept so operators can see why.
 
-    Bounded: only the newest `REJECTED_DELIVERY_LIMIT` rows are kept (see processing.py).
+    Bounded: only the newest `REJECTED_DELIVERY_LIMIT` rows are kept (see rejections.py).
     """
 
     class Reason(models.TextChoices):

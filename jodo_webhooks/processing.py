@@ -13,15 +13,17 @@ import random
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from django.db import IntegrityError, OperationalError, router, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from .conf import app_settings
-from .exceptions import SkipEvent
+from .exceptions import SkipEvent, WaitForStudent
 from .logs import log_safe
 from .models import InboundEvent
 from .recording import AlreadyRecorded, insert_event
@@ -31,7 +33,7 @@ logger = logging.getLogger("jodo_webhooks")
 
 T = TypeVar("T")
 Status = InboundEvent.Status
-RETRYABLE_STATUSES = (Status.RECEIVED, Status.FAILED)
+RETRYABLE_STATUSES = (Status.RECEIVED, Status.FAILED, Status.WAITING)
 
 # Errors after which running the event again can succeed: a deadlock or serialization failure,
 # where the database rolled the transaction back and says "try restarting transaction"; and a
@@ -84,12 +86,42 @@ def outcome(status: str, reason: str = "", error: BaseException | None = None) -
         "status_reason": message,
         "last_error": message,
         "last_error_traceback": "".join(traceback.format_exception(error)),
+        "error_records": error_records(error),
         "processed_at": None,
     }
 
 
-class Failure(dict[str, Any]):
-    """The fields recording why an attempt failed or was skipped, stored after the rollback."""
+def error_records(error: BaseException) -> list[list[str]]:
+    """The records an error names (its `records`, as StudentConflict has), stored as JSON:
+    [model label, pk as text] pairs. Anything else in `records` is left out."""
+    records = getattr(error, "records", ())
+    if not isinstance(records, tuple | list):
+        return []
+    return [
+        [record[0], str(record[1])]
+        for record in records
+        if isinstance(record, tuple | list) and len(record) == 2 and isinstance(record[0], str)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why an attempt did not apply the event (failed, skipped, waiting for its student): the
+    fields to store after the rollback, and for `waiting`, the receiver's WaitForStudent."""
+
+    fields: dict[str, Any]
+    wait: WaitForStudent | None = None
+
+    def recheck_on_commit(self, db: str, event_pk: int) -> None:
+        """Once `waiting` is stored: whoever applies the student looks for waiting events after
+        its commit; looking for the student after this one closes the gap between."""
+        if self.wait is not None:
+            transaction.on_commit(partial(_recheck, event_pk, self.wait), using=db)
+
+
+def _recheck(event_pk: int, wait: WaitForStudent) -> None:
+    if wait.recheck():
+        process_event(event_pk)
 
 
 def _attempt(db: str, name: Callable[[], str], run: Callable[[], T]) -> T | Failure:
@@ -107,6 +139,8 @@ def _attempt(db: str, name: Callable[[], str], run: Callable[[], T]) -> T | Fail
             return run()
         except AlreadyRecorded:
             raise
+        except WaitForStudent as wait:
+            return Failure(outcome(Status.WAITING, wait.reason), wait)
         except SkipEvent as skip:
             return Failure(outcome(Status.SKIPPED, skip.reason))
         except Exception as exc:
@@ -166,8 +200,9 @@ def process_new_event(db: str, event: InboundEvent) -> None:
     failure = _attempt(db, lambda: event.event_id, record_and_run)
     if failure is not None:
         # A receiver raised: its work was rolled back with the row; store the row with why.
-        _set(event, failure | {"attempts": 1})
+        _set(event, failure.fields | {"attempts": 1})
         insert_event(db, event)
+        failure.recheck_on_commit(db, event.pk)
 
 
 def _set(event: InboundEvent, fields: dict[str, Any]) -> None:
@@ -207,10 +242,13 @@ def process_event(event_pk: int, *, force: bool = False) -> str | None:
     if not isinstance(result, Failure):
         return result
     # The receivers' work is rolled back; the outcome is recorded in its own transaction.
-    return _record_outcome(db, event_pk, claimable, claimed[0] if claimed else None, result)
+    status = _record_outcome(db, event_pk, claimable, claimed[0] if claimed else None, result)
+    if status is not None:
+        result.recheck_on_commit(db, event_pk)
+    return status
 
 
-def _events(db: str, event_pk: int) -> Any:
+def _events(db: str, event_pk: int) -> QuerySet[InboundEvent]:
     return InboundEvent.objects.using(db).filter(pk=event_pk)
 
 
@@ -230,7 +268,7 @@ def _record_outcome(
     event_pk: int,
     claimable: list[str],
     claimed: InboundEvent | None,
-    fields: Failure,
+    failure: Failure,
 ) -> str | None:
     """Record a skip or a failure after the rollback, in its own transaction: unless another
     worker ran an attempt since this one's claim (its `attempts` moved on), whose outcome
@@ -239,5 +277,5 @@ def _record_outcome(
     if claimed is not None:
         unchanged = unchanged.filter(attempts=claimed.attempts)
     with transaction.atomic(using=db):
-        updated = unchanged.update(**fields, attempts=F("attempts") + 1)
-    return str(fields["status"]) if updated else None
+        updated = unchanged.update(**failure.fields, attempts=F("attempts") + 1)
+    return str(failure.fields["status"]) if updated else None

@@ -1,8 +1,8 @@
 """Receiving a verified delivery: record its event, then process it (inline) or enqueue it (task).
 
-`receive` is what the view calls once the envelope is valid. It returns once the event is
-durably recorded (the view answers 2xx), and raises a database error when it could not be
-(the view answers 503, and nothing of the delivery is kept).
+`receive_envelope` is what the view calls once the envelope is valid. It returns once the event
+is durably recorded (the view answers 2xx), and raises a database error when it could not
+be (the view answers 503, and nothing of the delivery is kept).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from .recording import (
 logger = logging.getLogger("jodo_webhooks")
 
 
-def receive(
+def receive_envelope(
     envelope: dict[str, Any], raw_text: str, headers: dict[str, str], remote_addr: str | None
 ) -> RecordedDelivery:
     """Record the delivery of a validated envelope and have its event processed.

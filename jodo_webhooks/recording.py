@@ -54,8 +54,8 @@ def new_event(
         event_type=envelope["event"],
         version=envelope["version"],
         occurred_at=datetime.fromtimestamp(envelope["timestamp"], tz=UTC),
-        jodo_student_id=(jodo_student_id.strip()[:255] if isinstance(jodo_student_id, str) else ""),
-        student_identifier=(identifier.strip()[:255] if isinstance(identifier, str) else ""),
+        jodo_student_id=_searchable_id(jodo_student_id),
+        student_identifier=_searchable_id(identifier),
         payload=payload,
         raw_body=raw_text,
         payload_digest=canonical_digest(envelope),
@@ -64,6 +64,14 @@ def new_event(
         received_at=now,
         last_delivered_at=now,
     )
+
+
+def _searchable_id(value: Any) -> str:
+    """An id as recorded for search (and for payments waiting for their student): product
+    events may send ids as numbers."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    return value.strip()[:255] if isinstance(value, str) else ""
 
 
 def insert_event(db: str, event: InboundEvent) -> None:

@@ -26,6 +26,7 @@ def jodo_settings(settings: Any) -> dict[str, Any]:
         "MAX_EVENT_AGE_DAYS": 7,
         # The project's student sync, if it has one (the reference ERP's, in erp_project).
         "STUDENT_SYNC": configured.get("STUDENT_SYNC"),
+        "PAYMENT_SYNC": configured.get("PAYMENT_SYNC"),
     }
     return settings.JODO_WEBHOOKS
 

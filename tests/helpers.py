@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from jodo_webhooks.models import InboundEvent
@@ -19,6 +22,9 @@ from jodo_webhooks.security import SIGNATURE_HEADER, sign
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TEST_SECRET = "test-secret-0123456789abcdef"
 ROTATED_SECRET = "rotated-secret-fedcba9876543210"
+# The documented nesting limit (README, "Nesting: at most 32 levels"), pinned here rather than
+# read from the code under test, so that changing it takes changing the tests.
+DEPTH_LIMIT = 32
 
 
 def on_sqlite() -> bool:
@@ -74,6 +80,29 @@ def deliver_event(deliver: Callable[..., Any], body: dict[str, Any] | bytes) -> 
     response = deliver(body)
     assert response.status_code == 200, response.content
     return InboundEvent.objects.get(event_id=response.json()["event_id"])
+
+
+def apply(deliver: Callable[..., Any], body: Any, expected: str = "processed") -> InboundEvent:
+    """Deliver `body`; the event must end with the `expected` status."""
+    event = deliver_event(deliver, body)
+    assert event.status == expected, event.last_error or event.status_reason
+    return event
+
+
+def at(seconds_ago: int) -> datetime:
+    """The datetime of a `timestamp(seconds_ago)`, as the ERP stores it."""
+    return datetime.fromtimestamp(timestamp(seconds_ago), tz=UTC)
+
+
+def statements_for(deliver: Callable[..., Any], body: dict[str, Any]) -> list[str]:
+    """Every statement one delivery runs, savepoints included, as in production (autocommit);
+    the event must end processed."""
+    with CaptureQueriesContext(connection) as captured:
+        response = deliver(body)
+    assert response.status_code == 200, response.content
+    event = InboundEvent.objects.get(event_id=body["event_id"])
+    assert event.status == "processed", event.last_error
+    return [query["sql"] for query in captured.captured_queries]
 
 
 def assert_accepted(response: Any, body: dict[str, Any]) -> InboundEvent:

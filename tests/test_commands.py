@@ -103,7 +103,10 @@ def test_reprocess_pending(flaky):
 
 
 def test_reprocess_without_selection_takes_failed_and_pending(flaky):
-    events = [failed(event_type="test.flaky"), InboundEventFactory(event_type="test.flaky")]
+    events: list[InboundEvent] = [
+        failed(event_type="test.flaky"),
+        InboundEventFactory(event_type="test.flaky"),
+    ]
     done = InboundEventFactory(event_type="test.flaky", status=Status.PROCESSED, attempts=1)
     flaky["broken"] = False
     assert run("jodo_reprocess").stdout == "Reprocessed 2 event(s): 2 processed.\n"
@@ -190,6 +193,7 @@ def test_reprocess_force_reruns_processed_event(deliver):
 def test_reprocess_still_failing_raises(flaky):
     one, two = failed(event_type="test.flaky"), failed(event_type="test.flaky")
     result = run("jodo_reprocess", "--failed", fails=True)
+    assert result.error is not None
     assert str(result.error) == "2 event(s) still fail."
     assert result.error.returncode == 1
     assert result.stdout == "Reprocessed 2 event(s): 2 failed.\n"
@@ -307,7 +311,7 @@ def test_prune_refuses_bad_arguments(args):
 def test_status_when_empty():
     result = run("jodo_status")
     lines = result.stdout.splitlines()
-    by_status = "received 0, processed 0, failed 0, skipped 0, ignored 0, dismissed 0"
+    by_status = "received 0, processed 0, failed 0, skipped 0, ignored 0, dismissed 0, waiting 0"
     assert f"Events by status: {by_status}" in lines
     assert "Last event received: none yet" in lines
     assert "Latest rejected deliveries (0 kept):" in lines
@@ -316,16 +320,16 @@ def test_status_when_empty():
 
 def test_status_healthy_returns_normally(deliver):
     event = deliver_event(deliver, EnvelopeFactory())
-    deliver_event(deliver, EnvelopeFactory(event="direct.payment.added", payload={}))
-    latest = InboundEvent.objects.get(event_type="direct.payment.added")
+    deliver_event(deliver, EnvelopeFactory(event="order.payment.debited", payload={}))
+    latest = InboundEvent.objects.get(event_type="order.payment.debited")
     deliver(b"{}", signature="0" * 64, REMOTE_ADDR="192.0.2.9")
 
     result = run("jodo_status")
     out = result.stdout
     assert f"  {'masterdata.student.registered':<40} {'processed':<10} {1:>8}" in out
-    assert f"  {'direct.payment.added':<40} {'ignored':<10} {1:>8}" in out
+    assert f"  {'order.payment.debited':<40} {'ignored':<10} {1:>8}" in out
     assert "Events by status: received 0, processed 1, failed 0, skipped 0, ignored 1," in out
-    assert f"Last event received: {latest.event_id} (direct.payment.added, ignored)" in out
+    assert f"Last event received: {latest.event_id} (order.payment.debited, ignored)" in out
     assert event.event_id not in out
     assert "Latest rejected deliveries (1 kept):" in out
     assert "192.0.2.9" in out
@@ -350,8 +354,8 @@ def test_status_with_failures_raises():
     assert f"  {'test.other':<40} {'failed':<10} {1:>8}" in out
     assert f"  {'test.other':<40} {'processed':<10} {1:>8}" in out
     assert (
-        "Events by status: received 0, processed 1, failed 3, skipped 0, ignored 0, dismissed 0"
-        in out
+        "Events by status: received 0, processed 1, failed 3, skipped 0, ignored 0, dismissed 0, "
+        "waiting 0" in out
     )
     oldest_line = next(line for line in out if line.startswith("Oldest failed event: "))
     assert oldest.event_id in oldest_line

@@ -10,6 +10,7 @@ from django.core.management import call_command
 
 import jodo_webhooks
 from jodo_webhooks import SkipEvent
+from jodo_webhooks.models import InboundEvent
 
 from ..factories import EnvelopeFactory
 from ..helpers import deliver_event
@@ -18,6 +19,13 @@ pytestmark = pytest.mark.django_db
 
 PAYMENT_ADDED = "direct.payment.added"
 PAYMENT_UPDATED = "direct.payment.updated"
+
+
+@pytest.fixture(autouse=True)
+def no_payment_sync(jodo_settings: dict[str, Any]) -> None:
+    """These tests handle payment events with receivers of their own, as an ERP without the
+    payment sync does (in the reference ERP's settings PAYMENT_SYNC handles them)."""
+    jodo_settings["PAYMENT_SYNC"] = None
 
 
 @pytest.fixture
@@ -64,7 +72,12 @@ def test_a_plain_signal_receiver_sees_every_event_but_makes_no_type_handled(
     deliver, connect_receiver
 ):
     seen: list[str] = []
-    connect_receiver(lambda sender, event, **kwargs: seen.append(event.event_type) or True)
+
+    def receiver(sender: object, event: InboundEvent, **kwargs: object) -> bool:
+        seen.append(event.event_type)
+        return True
+
+    connect_receiver(receiver)
     event = deliver_event(deliver, payment())
     assert event.status == "ignored"  # returning True no longer means "handled"
     assert seen == [PAYMENT_ADDED]
@@ -85,6 +98,21 @@ def test_disconnected_receivers_no_longer_handle_their_types(deliver):
 
     assert jodo_webhooks.disconnect("test-payment-receiver")
     assert deliver_event(deliver, payment()).status == "ignored"
+
+
+def test_a_receiver_registered_for_a_custom_code_handles_it(deliver):
+    seen: list[str] = []
+
+    @jodo_webhooks.receiver("acme.fee.waived", custom=True)
+    def on_waiver(sender: type, event: Any, event_type: str, **kwargs: Any) -> None:
+        seen.append(event.event_id)
+
+    try:
+        event = deliver_event(deliver, payment("acme.fee.waived"))
+    finally:
+        assert jodo_webhooks.disconnect(on_waiver)
+    assert event.status == "processed"
+    assert seen == [event.event_id]
 
 
 def test_a_receiver_needs_event_types():
@@ -118,3 +146,53 @@ def test_receivers_see_the_event_as_stored_before_the_attempt_in_either_path(
 
     assert deliver_event(deliver, body).status == "processed"
     assert seen == [("received", 0), ("failed", 1)]
+
+
+# --- registering: one receiver per dispatch_uid, synchronous only --------------------------------
+
+
+def make_handler(event_type: str, calls: list[str]) -> Any:
+    @jodo_webhooks.receiver(event_type)
+    def handler(sender: object, event: InboundEvent, event_type: str, **kwargs: object) -> None:
+        calls.append(event_type)
+
+    return handler
+
+
+def test_a_second_receiver_under_a_taken_dispatch_uid_is_refused():
+    # Both are make_handler.<locals>.handler: the same default dispatch_uid. Taking the second
+    # silently would leave the signal calling the first for the registry's new types.
+    calls: list[str] = []
+    first = make_handler("probe.one", calls)
+    try:
+        with pytest.raises(ValueError, match="already registered"):
+            make_handler("probe.two", calls)
+    finally:
+        jodo_webhooks.disconnect(first)
+
+
+def test_registering_the_same_receiver_again_replaces_it(deliver):
+    calls: list[str] = []
+
+    def on_probe(sender: object, event: InboundEvent, event_type: str, **kwargs: object) -> None:
+        calls.append(event_type)
+
+    jodo_webhooks.receiver("probe.again")(on_probe)
+    jodo_webhooks.receiver("probe.again")(on_probe)  # a module imported twice
+    try:
+        deliver_event(deliver, EnvelopeFactory(event="probe.again"))
+        assert calls == ["probe.again"]
+    finally:
+        jodo_webhooks.disconnect(on_probe)
+
+
+def test_an_async_receiver_is_refused():
+    # It would be called, return an un-awaited coroutine, and its events would be "processed".
+    async def on_async(
+        sender: object, event: InboundEvent, event_type: str, **kwargs: object
+    ) -> None:
+        pass
+
+    with pytest.raises(TypeError, match="cannot be async"):
+        jodo_webhooks.receiver("probe.async")(on_async)
+    assert "probe.async" not in jodo_webhooks.receivers_by_event_type()

@@ -1,6 +1,14 @@
 """The whole integration of the second test ERP: declarations only."""
 
-from jodo_webhooks import Notes, Status, StudentSync
+from jodo_webhooks import (
+    Amount,
+    Notes,
+    PaymentLines,
+    PaymentState,
+    PaymentSync,
+    StudentStatus,
+    StudentSync,
+)
 
 PUPIL_SYNC = StudentSync(
     model="pupils.Pupil",
@@ -8,7 +16,7 @@ PUPIL_SYNC = StudentSync(
     identifier="admission_no",
     custom_identifier="alt_admission_no",
     jodo_updated_at="jodo_synced_at",
-    status=Status("enrolled", active=True, dropped=False),
+    status=StudentStatus("enrolled", active=True, dropped=False),
     fields={
         "grade_code": "class_code",
         "grade_name": "class_name",
@@ -21,4 +29,20 @@ PUPIL_SYNC = StudentSync(
     before_save=lambda pupil, data: setattr(
         pupil, "display_name", f"{data.identifier} ({data.grade_name})"
     ),
+)
+
+# Payments onto other names: receipts and their heads, amounts in integer paise, a numeric stage.
+RECEIPT_SYNC = PaymentSync(
+    model="pupils.Receipt",
+    jodo_payment_id="jodo_ref",
+    student="pupil",
+    amount=Amount("paise", unit="paise"),
+    state=PaymentState("stage", received=1, settled=2, bounced=3, cancelled=4),
+    jodo_updated_at="jodo_synced_at",
+    jodo_versions="jodo_versions",
+    fields={"mode": "method", "settlement_utr": "utr", "settled_at": "cleared_on"},
+    lines=PaymentLines(
+        "pupils.ReceiptHead", payment="receipt", component="head", amount=Amount("paise", "paise")
+    ),
+    difference="shortfall_paise",
 )

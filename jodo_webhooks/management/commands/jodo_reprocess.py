@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, time
 from typing import Any
 
@@ -7,8 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import get_current_timezone, is_naive, make_aware
 
-from jodo_webhooks.maintenance import format_counts, reprocess_events
 from jodo_webhooks.models import InboundEvent
+from jodo_webhooks.operations import format_counts, reprocess_events
 from jodo_webhooks.processing import RETRYABLE_STATUSES
 
 Status = InboundEvent.Status
@@ -30,14 +31,20 @@ def parse_since(value: str) -> datetime:
 class Command(BaseCommand):
     help = (
         "Process recorded Jodo events again: failed ones, pending ones (recorded but never "
-        "processed, e.g. after a crash), dismissed ones, or chosen ones. Exits 1 when some "
-        "still fail."
+        "processed, e.g. after a crash), payments waiting for their student, dismissed ones, or "
+        "chosen ones. Exits 1 when some still fail."
     )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--failed", action="store_true", help="Events whose processing failed.")
         parser.add_argument(
             "--pending", action="store_true", help="Events recorded but never processed."
+        )
+        parser.add_argument(
+            "--waiting",
+            action="store_true",
+            help="Payment events waiting for their student (e.g. after adding the student by "
+            "hand in the ERP); those whose student is still unknown wait on.",
         )
         parser.add_argument(
             "--dismissed",
@@ -67,6 +74,8 @@ class Command(BaseCommand):
         statuses = {Status.FAILED} if options["failed"] else set()
         if options["pending"]:
             statuses.add(Status.RECEIVED)
+        if options["waiting"]:
+            statuses.add(Status.WAITING)
         if options["dismissed"]:
             statuses.add(Status.DISMISSED)
         if not statuses:
@@ -88,7 +97,8 @@ class Command(BaseCommand):
         pks = list(events.values_list("pk", flat=True))
         total = len(pks)
 
-        def progress(done: int, outcomes: Any) -> None:
+        def progress(event_pk: int, outcome: str, outcomes: Counter[str]) -> None:
+            done = outcomes.total()
             if done % 100 == 0 or done == total:
                 self.stderr.write(f"[{done}/{total}] {format_counts(outcomes)}")
 

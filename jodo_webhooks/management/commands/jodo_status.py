@@ -35,6 +35,8 @@ class Command(BaseCommand):
             by_status[status] += n
             out(f"  {event_type:<40} {status:<10} {n:>8}")
         out("Events by status: " + ", ".join(f"{s} {n}" for s, n in by_status.items()))
+        # Payments whose student the ERP does not know yet: applied once it is (payment sync).
+        out(f"Payments waiting for their student: {by_status[Status.WAITING]}")
 
         handled = receivers_by_event_type()
         out("Event types with receivers (others are recorded as ignored):")
