@@ -32,6 +32,20 @@ DEFAULTS: dict[str, Any] = {
     # The ERP's student sync: a dotted path to a `jodo_webhooks.StudentSync` (or the object).
     # Set, the app applies the student master-data events to the ERP's models itself.
     "STUDENT_SYNC": None,
+    # Monitoring (README "Monitoring"). The bearer token the metrics URL requires, and the
+    # health URL unless HEALTH_PUBLIC; empty, both answer 404.
+    "MONITORING_TOKEN": "",
+    # The health URL answers anyone, with the verdict and the names of failing checks only.
+    "HEALTH_PUBLIC": False,
+    # The health verdict (`jodo_status --check`, the health URL): attention when more failed
+    # events than this are not dismissed,
+    "HEALTH_MAX_FAILED_EVENTS": 0,
+    # when an event has waited for processing longer than this (0: never),
+    "HEALTH_MAX_WAITING_MINUTES": 15,
+    # when no event has been received for this long (0: never; set it where silence is unusual),
+    "HEALTH_MAX_SILENCE_HOURS": 0,
+    # when a payment has waited longer than this for its student (0: never).
+    "HEALTH_MAX_PAYMENT_WAITING_HOURS": 24,
 }
 
 

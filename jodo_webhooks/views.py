@@ -17,6 +17,7 @@ from rest_framework.views import APIView, exception_handler
 from .conf import app_settings
 from .envelope import InvalidBody, parse_body, validate_envelope
 from .logs import log_safe
+from .metrics import observe_delivery
 from .models import RejectedDelivery
 from .recording import Delivery, record_delivery
 from .rejections import record_rejected_delivery, storable_headers
@@ -137,6 +138,7 @@ class JodoWebhookView(APIView):
                 response.render()
             return response
         except Exception:
+            observe_delivery("server_error")
             logger.exception(
                 "Unexpected error while receiving Jodo event %s; answered 500",
                 log_safe(self.event_id) if self.event_id else "(event_id not read)",
@@ -199,6 +201,7 @@ class JodoWebhookView(APIView):
             recorded = record_delivery(parsed, raw_text, headers, address)
         except (OperationalError, InterfaceError):
             logger.exception("Could not record Jodo event %s", log_safe(self.event_id))
+            observe_delivery("unavailable")
             return error(503, "unavailable", "Could not record the event; please retry.")
 
         event = recorded.event
@@ -216,6 +219,7 @@ class JodoWebhookView(APIView):
                 event_id=event.event_id,
             )
         process_after_delivery(recorded)
+        observe_delivery(recorded.kind.value)
         return Response({"status": recorded.kind.value, "event_id": event.event_id})
 
     def refuse(
@@ -246,6 +250,7 @@ class JodoWebhookView(APIView):
             remote_addr=address,
             event_id=event_id,
         )
+        observe_delivery(reason)
         status_code, code = REFUSALS[reason]
         return error(status_code, code, detail, **extra)
 
