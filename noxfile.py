@@ -7,7 +7,7 @@ newest pair on PostgreSQL and MariaDB.
     nox -s "tests(3.13-django6.1-postgres)"   # one session
     nox -s "tests(3.11-django5.2-sqlite)" -- -x -k envelope   # pytest options after --
 
-Each session installs the project (`.[tasks]`, not editable), the pair's Django, the `test`
+Each session installs the project (`.[tasks,metrics]`, not editable), the pair's Django, the `test`
 dependency group and the database driver into a fresh uv virtualenv, and runs pytest on the app's
 own tests (`JODO_NOX_TESTS`, default `tests/app`) with their minimal settings module
 (`JODO_NOX_SETTINGS`, default `tests.app_settings`). The database comes from `DATABASE_URL`
@@ -99,7 +99,7 @@ _select_pyenv_pythons()
 def tests(session: nox.Session, django: str, drf: str, database: str) -> None:
     """The app's tests on one Python, one Django and one database."""
     session.install(
-        ".[tasks]",
+        ".[tasks,metrics]",
         f"Django~={django}.0",
         drf,
         *nox.project.dependency_groups(PYPROJECT, "test", *DRIVER_GROUPS[database]),

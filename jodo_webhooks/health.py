@@ -79,7 +79,7 @@ def problems(snapshot: Snapshot) -> list[Problem]:
 
 def _duration(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
-    if minutes < 120:
+    if minutes < 120 and (minutes < 60 or minutes % 60):
         return f"{minutes} min"
     hours = minutes // 60
     return f"{hours} h" if hours < 48 else f"{hours // 24} days"
