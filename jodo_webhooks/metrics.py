@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from functools import cache
 from typing import TYPE_CHECKING
 
 from .event_types import DOCUMENTED_EVENT_TYPES
@@ -105,8 +106,8 @@ def observe_processing(event_type: str, outcome: str | None, seconds: float) -> 
     if not AVAILABLE or outcome is None:
         return
     label = event_type_label(event_type)
-    _outcomes.labels(event_type=label, outcome=outcome if outcome in OUTCOMES else OTHER).inc()
-    _processing.labels(event_type=label).observe(seconds)
+    _outcome_counter(label, outcome if outcome in OUTCOMES else OTHER).inc()
+    _processing_histogram(label).observe(seconds)
 
 
 def observe_dismissals(event_types: Iterable[str]) -> None:
@@ -114,7 +115,19 @@ def observe_dismissals(event_types: Iterable[str]) -> None:
     if not AVAILABLE:
         return
     for event_type in event_types:
-        _outcomes.labels(event_type=event_type_label(event_type), outcome="dismissed").inc()
+        _outcome_counter(event_type_label(event_type), "dismissed").inc()
+
+
+# The labelled children, looked up once per label set (bounded: the documented event types,
+# "other" and the outcomes); prometheus-client's own look-up costs several times more.
+@cache
+def _outcome_counter(event_type: str, outcome: str) -> Counter:
+    return _outcomes.labels(event_type=event_type, outcome=outcome)
+
+
+@cache
+def _processing_histogram(event_type: str) -> Histogram:
+    return _processing.labels(event_type=event_type)
 
 
 def exposition() -> bytes | None:
