@@ -110,6 +110,20 @@ def test_deliveries_are_counted_by_answer_and_refusal_reason(client, monitoring,
     )
 
 
+def test_a_server_error_is_counted(client, monitoring, deliver, monkeypatch):
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("something nobody planned for")
+
+    before = scrape(client)
+    monkeypatch.setattr("jodo_webhooks.views.record_delivery", broken)
+    assert deliver(EnvelopeFactory()).status_code == 500
+    monkeypatch.undo()
+    after = scrape(client)
+
+    assert increase(before, after, "jodo_webhooks_deliveries_total", answer="server_error") == 1
+    assert increase(before, after, "jodo_webhooks_deliveries_total", answer="accepted") == 0
+
+
 def test_events_are_counted_by_type_and_outcome_with_their_processing_time(
     client, monitoring, deliver, connect_receiver, admin_user
 ):
