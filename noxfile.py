@@ -13,8 +13,9 @@ own tests (`JODO_NOX_TESTS`, default `tests/app`) with their minimal settings mo
 (`JODO_NOX_SETTINGS`, default `tests.app_settings`). The database comes from `DATABASE_URL`
 (django-environ syntax), which each session sets: unset for SQLite, a per-session database name on
 the servers in `JODO_NOX_POSTGRES` / `JODO_NOX_MARIADB`. pytest-django creates the test database
-(`test_<name>`) and drops it afterwards. The MariaDB driver, mysqlclient, compiles against the C
-client headers (Debian: libmariadb-dev pkg-config).
+(`test_<name>`) and drops it afterwards. The newest pair's SQLite session also runs mypy on the
+app (with the `types` group; the configuration is in pyproject.toml). The MariaDB driver,
+mysqlclient, compiles against the C client headers (Debian: libmariadb-dev pkg-config).
 """
 
 from __future__ import annotations
@@ -98,12 +99,19 @@ _select_pyenv_pythons()
 )
 def tests(session: nox.Session, django: str, drf: str, database: str) -> None:
     """The app's tests on one Python, one Django and one database."""
+    # The newest pair's SQLite session also type-checks the app against that Django and DRF.
+    type_check = (session.python, django, database) == (NEWEST[0], NEWEST[1], "sqlite")
+    groups = ("test", *DRIVER_GROUPS[database], *(("types",) if type_check else ()))
     session.install(
         ".[tasks,metrics]",
         f"Django~={django}.0",
         drf,
-        *nox.project.dependency_groups(PYPROJECT, "test", *DRIVER_GROUPS[database]),
+        *nox.project.dependency_groups(PYPROJECT, *groups),
     )
+    if type_check:
+        # The app only: the reference ERP and the whole suite are checked by `.ci/run`, in the
+        # project's own environment (the tests need Hypothesis and Playwright).
+        session.run("python", "-m", "mypy", "jodo_webhooks", env={"DJANGO_SETTINGS_MODULE": None})
     env: dict[str, str | None] = {"DJANGO_SETTINGS_MODULE": None}
     if database == "sqlite":
         env["DATABASE_URL"] = None

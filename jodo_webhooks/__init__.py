@@ -1,8 +1,13 @@
 """Receive Jodo's webhooks in a Django project: the public API.
 
-Everything importable from here is kept stable across minor versions. The rest of the package
-(modules and names not listed in `__all__`) is internal.
+The names in `__all__` are kept stable across minor versions, as are the few modules and names
+that docs/public-api.md lists besides them (the models, `processing.process_event`, the admin
+classes, `operations`, ...). Everything else in the package is internal.
 """
+
+from __future__ import annotations
+
+import warnings
 
 from .event_types import (
     STUDENT_ACTIVATED,
@@ -14,7 +19,7 @@ from .exceptions import InvalidPayload, SkipEvent, StudentConflict, UnsupportedV
 from .fields import ExactCharField
 from .signals import disconnect, event_received, receiver, receivers_by_event_type
 from .student_payload import StudentData, parse_student_event
-from .student_sync import PROFILE_FIELDS, Notes, Status, StudentSync
+from .student_sync import PROFILE_FIELDS, Notes, StudentStatus, StudentSync
 
 __version__ = "0.2.0"
 
@@ -28,9 +33,9 @@ __all__ = [
     "InvalidPayload",
     "Notes",
     "SkipEvent",
-    "Status",
     "StudentConflict",
     "StudentData",
+    "StudentStatus",
     "StudentSync",
     "UnsupportedVersion",
     "__version__",
@@ -40,3 +45,15 @@ __all__ = [
     "receiver",
     "receivers_by_event_type",
 ]
+
+
+def __getattr__(name: str) -> type[StudentStatus]:
+    # Deprecated names: importable, with a warning, for one more release (see CHANGELOG).
+    if name == "Status":
+        warnings.warn(
+            "jodo_webhooks.Status is deprecated; use jodo_webhooks.StudentStatus.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return StudentStatus
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

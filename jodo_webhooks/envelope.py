@@ -24,7 +24,7 @@ _LONGEST_INTEGER_TEXT = 4300
 
 # Text that no supported database can store: NUL (PostgreSQL) and lone surrogates (not
 # Unicode, so not UTF-8). In valid UTF-8 JSON text they can only come from \u escapes.
-_UNSTORABLE_CHARACTER = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_CHARACTER = re.compile("[\x00\ud800-\udfff]")
 _UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89abcdefABCDEF])")
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 
@@ -88,7 +88,7 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-class EnvelopeSerializer(serializers.Serializer):
+class EnvelopeSerializer(serializers.Serializer[dict[str, Any]]):
     """The fields every Jodo delivery carries; unknown extra fields are allowed and kept."""
 
     event_id = StrictCharField(max_length=255, trim_whitespace=False)
@@ -113,9 +113,9 @@ def validate_envelope(data: Any, raw_text: str | None = None) -> dict[str, Any]:
         raise serializers.ValidationError({"non_field_errors": [message]})
     problems = unstorable_values(data, raw_text)
     try:
-        validated = _ENVELOPE.run_validation(data)
+        validated: dict[str, Any] = _ENVELOPE.run_validation(data)
     except serializers.ValidationError as exc:
-        errors = exc.detail if isinstance(exc.detail, dict) else {}
+        errors: dict[str, Any] = exc.detail if isinstance(exc.detail, dict) else {}
         for field, message in problems.items():
             errors.setdefault(field, [message])  # the field's own error says enough
         raise serializers.ValidationError(errors) from exc
@@ -138,6 +138,7 @@ def unstorable_values(body: dict[str, Any], raw_text: str | None = None) -> dict
         field = key if key in _ENVELOPE.fields else "non_field_errors"
         if field in problems:
             continue
+        found: tuple[tuple[Any, ...], str] | None
         if check_text and (problem := _text_problem(key)):
             found = ((key,), f"a key with {problem}")
         else:
@@ -188,7 +189,7 @@ def _scalar_problem(value: Any, check_text: bool) -> str | None:
 
 
 def _text_problem(text: str) -> str | None:
-    found = _UNSTORABLE_CHARACTER.search(text)
+    found = UNSTORABLE_CHARACTER.search(text)
     if found is None:
         return None
     if found.group() == "\x00":

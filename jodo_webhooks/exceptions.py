@@ -29,5 +29,18 @@ class UnsupportedVersion(ValueError):
     """The event's `version` is not one this app understands (1.x); reprocess after upgrading."""
 
 
+# The records an error is about, as data: (model label such as "students.student", pk) pairs.
+RecordRefs = tuple[tuple[str, Any], ...]
+
+
 class StudentConflict(Exception):
-    """The event's ids point at student records that cannot be reconciled; nothing is changed."""
+    """The event's ids point at student records that cannot be reconciled; nothing is changed.
+
+    `records` names those records as (model label, pk) pairs. Processing stores them with the
+    failure (`InboundEvent.error_records`), and the admin links each to its page. Any exception
+    a receiver raises may carry a `records` attribute of this shape to the same effect.
+    """
+
+    def __init__(self, message: str, *, records: RecordRefs = ()) -> None:
+        super().__init__(message)
+        self.records = records

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
+
+if TYPE_CHECKING:
+    # django-stubs makes fields generic (the type set, the type read) and the plugin infers them
+    # (nullable or not) per model field; Django's classes are not generic at run time.
+    CharField = models.CharField[Any, Any]
+else:
+    CharField = models.CharField
 
 # The most bytes one character takes in UTF-8 (utf8mb4).
 MAX_UTF8_BYTES_PER_CHARACTER = 4
 
 
-class ExactCharField(models.CharField):
+class ExactCharField(CharField):
     """A CharField whose values compare exactly, byte for byte, on every supported database.
 
     PostgreSQL (with its deterministic collations) and SQLite (BINARY) already compare text

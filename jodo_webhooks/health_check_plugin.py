@@ -18,7 +18,7 @@ from .monitoring import take_snapshot
 
 
 @dataclasses.dataclass
-class JodoWebhooks(HealthCheck):
+class JodoWebhooks(HealthCheck):  # type: ignore[misc]  # django-health-check is untyped
     """Unavailable when the app's health verdict needs attention. The message names the failing
     checks only, as the public health URL does: `manage.py jodo_status --check` says why."""
 

@@ -136,7 +136,9 @@ def exposition() -> bytes | None:
         return None
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry.register(_OwnMetrics(MultiProcessCollector(None)))
+        # The library leaves this constructor unannotated.
+        collector = MultiProcessCollector(None)  # type: ignore[no-untyped-call]
+        registry.register(_OwnMetrics(collector))
     else:
         registry.register(REGISTRY)
     registry.register(_DatabaseMetrics())

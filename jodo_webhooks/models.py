@@ -42,6 +42,8 @@ class InboundEvent(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     last_error_traceback = models.TextField(blank=True)
+    # The records the last error names (an exception's `records`), as [model label, pk] pairs.
+    error_records = models.JSONField(default=list, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
 
     delivery_count = models.PositiveIntegerField(default=1)
@@ -70,7 +72,7 @@ class InboundEvent(models.Model):
 class RejectedDelivery(models.Model):
     """A request refused before an event was recorded, kept so operators can see why.
 
-    Bounded: only the newest `REJECTED_DELIVERY_LIMIT` rows are kept (see processing.py).
+    Bounded: only the newest `REJECTED_DELIVERY_LIMIT` rows are kept (see rejections.py).
     """
 
     class Reason(models.TextChoices):

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, router, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from .conf import app_settings
@@ -117,7 +117,20 @@ def process_event(
     raise AssertionError("unreachable")
 
 
-def _events(db: str, event_pk: int) -> Any:
+def error_records(error: BaseException) -> list[list[str]]:
+    """The records an error names (its `records`, as StudentConflict has), stored as JSON:
+    [model label, pk as text] pairs. Anything else in `records` is left out."""
+    records = getattr(error, "records", ())
+    if not isinstance(records, tuple | list):
+        return []
+    return [
+        [record[0], str(record[1])]
+        for record in records
+        if isinstance(record, tuple | list) and len(record) == 2 and isinstance(record[0], str)
+    ]
+
+
+def _events(db: str, event_pk: int) -> QuerySet[InboundEvent]:
     return InboundEvent.objects.using(db).filter(pk=event_pk)
 
 
@@ -172,6 +185,7 @@ def _record_outcome(
     if error is not None:
         fields["status_reason"] = fields["last_error"] = f"{type(error).__name__}: {error}"
         fields["last_error_traceback"] = "".join(traceback.format_exception(error))
+        fields["error_records"] = error_records(error)
         fields["processed_at"] = None
     # Guarded by status: a worker that processed the event meanwhile is not overwritten.
     with transaction.atomic(using=db):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 
 from .conf import app_settings
+from .envelope import UNSTORABLE_CHARACTER
 from .models import RejectedDelivery
 from .security import SIGNATURE_HEADER, redact_secrets, stored_signature_shape
 
@@ -18,14 +18,9 @@ BODY_PREFIX_BYTES = 4096
 CLAIMED_ID_MAX_BODY_BYTES = 64 * 1024
 
 
-# NUL, which PostgreSQL text and jsonb columns cannot hold, and lone surrogates, which are not
-# Unicode and so cannot be encoded for any database.
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
 def _storable(text: str) -> str:
     """`text` with every character that a supported database cannot store replaced by U+FFFD."""
-    return _UNSTORABLE.sub("\N{REPLACEMENT CHARACTER}", text)
+    return UNSTORABLE_CHARACTER.sub("\N{REPLACEMENT CHARACTER}", text)
 
 
 def storable_headers(headers: dict[str, str]) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """The `event_received` signal, and which event types have receivers.
 
 `event_received` is sent once per processing attempt of a recorded event, inside the
-processing transaction, with the `InboundEvent` row locked.
+processing transaction, with the `InboundEvent` row locked; not for an event that originated
+longer ago than `MAX_EVENT_AGE_DAYS` (it is `skipped` without being sent).
     sender: the InboundEvent class.
     event: the InboundEvent being processed.
     event_type: its `event` code, e.g. "masterdata.student.registered".
@@ -31,13 +32,17 @@ event_received = Signal()
 Receiver = TypeVar("Receiver", bound=Callable[..., Any])
 
 
+def always() -> bool:
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class Registration:
     event_types: frozenset[str]
     name: str
     # Whether the registration counts right now (the built-in student sync counts only while
     # the STUDENT_SYNC setting names a mapping).
-    active: Callable[[], bool] = lambda: True
+    active: Callable[[], bool]
 
 
 _registrations: dict[str, Registration] = {}
@@ -68,21 +73,23 @@ def register(
     event_types: frozenset[str],
     dispatch_uid: str,
     *,
-    active: Callable[[], bool] | None = None,
+    active: Callable[[], bool] = always,
 ) -> None:
     if inspect.iscoroutinefunction(func):
         raise TypeError("Receivers run inside the processing transaction: they cannot be async.")
     event_types = frozenset(event_types)
-    registration = Registration(event_types, dotted_name(func), active or (lambda: True))
+    registration = Registration(event_types, dotted_name(func), active)
 
     def only_registered_types(sender: Any, event: Any, event_type: str, **kwargs: Any) -> None:
-        if event_type in event_types and (active is None or active()):
+        if event_type in event_types and registration.active():
             func(sender=sender, event=event, event_type=event_type, **kwargs)
 
     with _lock:
         known = _registrations.get(dispatch_uid)
-        same = known is None or (known.name, known.event_types) == (registration.name, event_types)
-        if not same:
+        if known is not None and (known.name, known.event_types) != (
+            registration.name,
+            event_types,
+        ):
             raise ValueError(
                 f"dispatch_uid {dispatch_uid!r} is already registered for {known.name}; "
                 "pass a dispatch_uid of its own."

@@ -18,17 +18,17 @@ if TYPE_CHECKING:
 SUPPORTED_VERSION = re.compile(r"1(\.\d+)*")
 
 
-class GradeSerializer(serializers.Serializer):
+class GradeSerializer(serializers.Serializer[dict[str, Any]]):
     code = StrictCharField(max_length=100, allow_blank=True, required=False, default="")
     name = StrictCharField(max_length=255, allow_blank=True, required=False, default="")
 
 
-class NoteSerializer(serializers.Serializer):
+class NoteSerializer(serializers.Serializer[dict[str, Any]]):
     key = StrictCharField(max_length=255)
     value = StrictCharField(allow_blank=True, trim_whitespace=True)
 
 
-class StudentSerializer(serializers.Serializer):
+class StudentSerializer(serializers.Serializer[dict[str, Any]]):
     identifier = StrictCharField(max_length=255)
     custom_identifier = StrictCharField(
         max_length=255, allow_null=True, allow_blank=True, required=False, default=None
@@ -55,7 +55,7 @@ class StudentSerializer(serializers.Serializer):
         return attrs
 
 
-class StudentPayloadSerializer(serializers.Serializer):
+class StudentPayloadSerializer(serializers.Serializer[dict[str, Any]]):
     jodo_student_id = StrictCharField(max_length=255, allow_null=True, required=False, default=None)
     student = StudentSerializer()
 

@@ -8,7 +8,7 @@ The ERP declares how its models hold Jodo's student, and names the declaration i
         jodo_student_id="jodo_ref",
         identifier="admission_no",
         jodo_updated_at="jodo_synced_at",
-        status=Status("enrolled", active=True, dropped=False),
+        status=StudentStatus("enrolled", active=True, dropped=False),
         fields={"grade_code": "class_code", "academic_year_start": "session_from"},
         notes=Notes("school.PupilTag", student="pupil", key="label", value="text"),
     )
@@ -16,7 +16,9 @@ The ERP declares how its models hold Jodo's student, and names the declaration i
     # settings.py
     JODO_WEBHOOKS = {..., "STUDENT_SYNC": "school.jodo.STUDENT_SYNC"}
 
-Every rule of the sync (matching, conflicts, staleness, notes, races) lives here, once.
+Every rule of the sync (matching, conflicts, staleness, notes) lives here, once. A race to
+create a new student is settled by the database's unique key: the loser's IntegrityError
+rolls its attempt back, and `process_event` (processing.py) runs the event again.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from django.utils.module_loading import import_string
 
 from .conf import app_settings
 from .event_types import STUDENT_ACTIVATED, STUDENT_DROPPED, STUDENT_REGISTERED
-from .exceptions import SkipEvent, StudentConflict
+from .exceptions import RecordRefs, SkipEvent, StudentConflict
 from .student_payload import StudentData, parse_student_event
 
 if TYPE_CHECKING:
@@ -61,7 +63,7 @@ def _model(ref: ModelRef) -> type[models.Model]:
 
 
 @dataclass(frozen=True)
-class Status:
+class StudentStatus:
     """The model field that holds the student's status, and its value for each Jodo state.
 
     `registered` and `activated` make a student active; `dropped` makes it dropped.
@@ -149,7 +151,7 @@ class StudentSync:
     identifier: str
     jodo_updated_at: str
     custom_identifier: str | None = None
-    status: Status | None = None
+    status: StudentStatus | None = None
     fields: Mapping[str, str] = field(default_factory=dict)
     notes: Notes | None = None
     before_save: Callable[[Any, StudentData], None] | None = None
@@ -252,7 +254,8 @@ class StudentSync:
                 raise StudentConflict(
                     f"student {self._describe(candidate)} holds an id that the database's "
                     f"collation treats as equal to one of the event's ({event_ids}) but that "
-                    "is not identical; ids compare exactly, so nothing was changed."
+                    "is not identical; ids compare exactly, so nothing was changed.",
+                    records=self._records(candidate),
                 )
         student = by_jodo_id or by_identifier or by_custom
         if student is None:
@@ -266,19 +269,25 @@ class StudentSync:
                 raise StudentConflict(
                     f"{jodo_name} {getattr(data, jodo_name)!r} belongs to student "
                     f"{self._describe(other)}, but the event's other ids point at student "
-                    f"{self._describe(student)}; nothing was changed."
+                    f"{self._describe(student)}; nothing was changed.",
+                    records=self._records(other, student),
                 )
         current = getattr(student, self.jodo_student_id)
         if data.jodo_student_id and by_jodo_id is None and current not in (None, ""):
             raise StudentConflict(
                 f"student {self._describe(student)} already has jodo_student_id {current!r}, "
-                f"but the event says {data.jodo_student_id!r}; nothing was changed."
+                f"but the event says {data.jodo_student_id!r}; nothing was changed.",
+                records=self._records(student),
             )
         self._check_not_stale(student, data)
         return student
 
     def _describe(self, student: Any) -> str:
         return f"{student.pk} ({getattr(student, self.identifier)})"
+
+    def _records(self, *students: Any) -> RecordRefs:
+        """The students a conflict names, as data for the admin's links."""
+        return tuple((self.model_class._meta.label_lower, student.pk) for student in students)
 
     def _check_not_stale(self, student: Any, data: StudentData) -> None:
         last_applied = getattr(student, self.jodo_updated_at)

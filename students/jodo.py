@@ -3,7 +3,7 @@
 Named in settings as JODO_WEBHOOKS["STUDENT_SYNC"] = "students.jodo.STUDENT_SYNC".
 """
 
-from jodo_webhooks import PROFILE_FIELDS, Notes, Status, StudentSync
+from jodo_webhooks import PROFILE_FIELDS, Notes, StudentStatus, StudentSync
 
 from .models import Student, StudentNote
 
@@ -13,7 +13,7 @@ STUDENT_SYNC = StudentSync(
     identifier="identifier",
     custom_identifier="custom_identifier",
     jodo_updated_at="jodo_updated_at",
-    status=Status("status", active=Student.Status.ACTIVE, dropped=Student.Status.DROPPED),
+    status=StudentStatus("status", active=Student.Status.ACTIVE, dropped=Student.Status.DROPPED),
     # Our fields carry Jodo's names: grade_code, academic_year_start, collector_code, ...
     fields={name: name for name in PROFILE_FIELDS},
     notes=Notes(

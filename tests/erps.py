@@ -24,6 +24,7 @@ class ReferenceErp:
     name = "students"
     sync_path = "students.jodo.STUDENT_SYNC"
     student_table = Student._meta.db_table
+    student_label = "students.student"
     # Jodo fields its mapping leaves out.
     not_stored: frozenset[str] = frozenset()
 
@@ -100,7 +101,7 @@ class ReferenceErp:
             ).values_list("key", "value")
         )
 
-    def state(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def state(self) -> tuple[list[Any], list[Any]]:
         """Every student and note row, every column: to show that an event changed nothing."""
         return (
             list(Student.objects.order_by("pk").values()),
@@ -112,6 +113,7 @@ class PupilsErp:
     name = "pupils"
     sync_path = "tests.pupils.jodo.PUPIL_SYNC"
     student_table = Pupil._meta.db_table
+    student_label = "pupils.pupil"
     not_stored = frozenset({"primary_contact_number"})
 
     def create_student(
@@ -124,7 +126,7 @@ class PupilsErp:
         jodo_updated_at: datetime | None = None,
         primary_contact_email: str = "erp@example.com",
     ) -> int:
-        return Pupil.objects.create(
+        return Pupil.every_pupil.create(
             admission_no=identifier,
             jodo_ref=jodo_student_id,
             alt_admission_no=custom_identifier,
@@ -137,7 +139,7 @@ class PupilsErp:
         ).pk
 
     def student(self, identifier: str) -> dict[str, Any]:
-        pupil = Pupil.objects.get(admission_no=identifier)
+        pupil = Pupil.every_pupil.get(admission_no=identifier)
         return {
             "identifier": pupil.admission_no,
             "custom_identifier": pupil.alt_admission_no,
@@ -153,12 +155,12 @@ class PupilsErp:
         }
 
     def count(self) -> int:
-        return Pupil.objects.count()
+        return Pupil.every_pupil.count()
 
     def add_jodo_note(self, identifier: str, key: str, value: str) -> None:
         """A tag: every tag is Jodo's, whoever created it."""
         PupilTag.objects.create(
-            pupil=Pupil.objects.get(admission_no=identifier), label=key, text=value
+            pupil=Pupil.every_pupil.get(admission_no=identifier), label=key, text=value
         )
 
     def notes(self, identifier: str) -> dict[str, str]:
@@ -169,9 +171,9 @@ class PupilsErp:
     def jodo_notes(self, identifier: str) -> dict[str, str]:
         return self.notes(identifier)  # no source field: every tag is Jodo's
 
-    def state(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def state(self) -> tuple[list[Any], list[Any]]:
         return (
-            list(Pupil.objects.order_by("pk").values()),
+            list(Pupil.every_pupil.order_by("pk").values()),
             list(PupilTag.objects.order_by("pk").values()),
         )
 

@@ -19,6 +19,9 @@ from jodo_webhooks.security import SIGNATURE_HEADER, sign
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TEST_SECRET = "test-secret-0123456789abcdef"
 ROTATED_SECRET = "rotated-secret-fedcba9876543210"
+# The documented nesting limit (README, "Nesting: at most 32 levels"), pinned here rather than
+# read from the code under test, so that changing it takes changing the tests.
+DEPTH_LIMIT = 32
 
 
 def on_sqlite() -> bool:

@@ -88,7 +88,7 @@ def test_reprocess_action_reruns_fixed_failures(admin_client, admin_user, delive
     assert Student.objects.count() == 2
 
     entries = LogEntry.objects.order_by("object_id")
-    assert sorted(entry.object_id for entry in entries) == sorted(str(e.pk) for e in events)
+    assert sorted(str(entry.object_id) for entry in entries) == sorted(str(e.pk) for e in events)
     for entry in entries:
         assert entry.user_id == admin_user.pk
         assert entry.action_flag == CHANGE

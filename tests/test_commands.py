@@ -103,7 +103,10 @@ def test_reprocess_pending(flaky):
 
 
 def test_reprocess_without_selection_takes_failed_and_pending(flaky):
-    events = [failed(event_type="test.flaky"), InboundEventFactory(event_type="test.flaky")]
+    events: list[InboundEvent] = [
+        failed(event_type="test.flaky"),
+        InboundEventFactory(event_type="test.flaky"),
+    ]
     done = InboundEventFactory(event_type="test.flaky", status=Status.PROCESSED, attempts=1)
     flaky["broken"] = False
     assert run("jodo_reprocess").stdout == "Reprocessed 2 event(s): 2 processed.\n"
@@ -190,6 +193,7 @@ def test_reprocess_force_reruns_processed_event(deliver):
 def test_reprocess_still_failing_raises(flaky):
     one, two = failed(event_type="test.flaky"), failed(event_type="test.flaky")
     result = run("jodo_reprocess", "--failed", fails=True)
+    assert result.error is not None
     assert str(result.error) == "2 event(s) still fail."
     assert result.error.returncode == 1
     assert result.stdout == "Reprocessed 2 event(s): 2 failed.\n"

@@ -141,6 +141,7 @@ def test_concurrent_registrations_of_a_new_student_create_it_once_as_the_newest_
         expected["grade"]["name"],
     )
     assert student.status == "active"
+    assert student.jodo_updated_at is not None
     assert int(student.jodo_updated_at.timestamp()) == newest["timestamp"]
     processed = InboundEvent.objects.filter(status="processed").count()
     assert processed >= 1
@@ -184,5 +185,6 @@ def test_lifecycle_events_racing_in_random_order_leave_the_newest_state():
         assert (
             student.primary_contact_email == (newest["payload"]["student"]["primary_contact_email"])
         ), context
+        assert student.jodo_updated_at is not None, context
         assert int(student.jodo_updated_at.timestamp()) == newest["timestamp"], context
     assert Student.objects.count() == ROUNDS

@@ -84,7 +84,7 @@ def test_the_whole_event_id_is_on_the_page(admin_client):
 
 
 def test_students_named_in_a_conflict_are_linked(admin_client, deliver):
-    """Both records of "ids point at two students" are linked; the text stays the same."""
+    """Both records of "ids point at two students" are linked, from the error's data."""
     one = StudentFactory(identifier="1001", jodo_student_id="J-1")
     two = StudentFactory(identifier="1002")
     event = deliver_event(
@@ -93,20 +93,49 @@ def test_students_named_in_a_conflict_are_linked(admin_client, deliver):
     )
     assert event.status == Status.FAILED
     content = page(admin_client, event)
+    assert escape(event.last_error) in content  # the message, unchanged
     for student in (one, two):
         url = reverse("admin:students_student_change", args=[student.pk])
-        mention = f"student {student.pk} ({student.identifier})"
-        assert f'<a href="{url}">{mention}</a>' in content
+        assert f'<a href="{url}">student {student.pk} ({student.identifier})</a>' in content
 
 
-def test_a_mention_that_matches_no_record_stays_text(admin_client):
+def test_a_receivers_error_with_records_links_them(admin_client, deliver, connect_receiver):
+    """Any exception with `records` is linked the same way: the admin reads data, not prose."""
     student = StudentFactory(identifier="1001")
-    wrong_pk = student.pk + 100
+
+    class PaymentProblem(Exception):
+        records = (
+            ("students.student", student.pk),
+            ("students.student", student.pk + 100),  # no longer there
+            ("auth.nosuchmodel", 3),
+        )
+
+    def refuse(sender: object, **kwargs: object) -> None:
+        raise PaymentProblem("the payment names a student")
+
+    connect_receiver(refuse, "test.records")
+    event = deliver_event(deliver, EnvelopeFactory(event="test.records"))
+    assert event.error_records == [
+        ["students.student", str(student.pk)],
+        ["students.student", str(student.pk + 100)],
+        ["auth.nosuchmodel", "3"],
+    ]
+
+    content = page(admin_client, event)
+    url = reverse("admin:students_student_change", args=[student.pk])
+    assert f'<a href="{url}">student {student.pk} (1001)</a>' in content
+    assert f"student {student.pk + 100}, " in content  # a deleted record: named, not linked
+    assert "auth.nosuchmodel 3" in content  # an unknown model: named, not linked
+
+
+def test_the_error_text_is_never_parsed_for_links(admin_client):
+    """A message that looks like a conflict's, without records, links nothing."""
+    student = StudentFactory(identifier="1001")
     event = InboundEventFactory(
         status=Status.FAILED,
-        last_error=f"StudentConflict: student {wrong_pk} (1001) and student 7 (<b>x</b>)",
+        last_error=f"StudentConflict: student {student.pk} (1001) and student 7 (<b>x</b>)",
     )
     content = page(admin_client, event)
-    assert f"student {wrong_pk} (1001)" in content
+    assert f"student {student.pk} (1001)" in content
     assert "/admin/students/student/" not in content.split('class="jodo-pre"')[1]
     assert "&lt;b&gt;x&lt;/b&gt;" in content

@@ -17,13 +17,12 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from jodo_webhooks.envelope import MAX_DEPTH
 from jodo_webhooks.models import InboundEvent, RejectedDelivery
 from jodo_webhooks.security import SIGNATURE_HEADER, sign
 from students.models import Student, StudentNote
 
 from .factories import EnvelopeFactory, StudentBodyFactory, StudentPayloadFactory
-from .helpers import TEST_SECRET, as_body, assert_accepted
+from .helpers import DEPTH_LIMIT, TEST_SECRET, as_body, assert_accepted
 
 pytestmark = pytest.mark.django_db
 
@@ -58,24 +57,24 @@ def assert_refused_400(response: Any, field: str, *words: str) -> str:
     return message
 
 
-# --- 1. Deep nesting: one limit, MAX_DEPTH levels for the whole body, on every database ---------
+# --- 1. Deep nesting: one limit, 32 levels for the whole body, on every database ----------------
 
 
 @pytest.mark.parametrize("kind", ["object", "array"])
 def test_body_nested_to_the_limit_is_accepted_and_stored(deliver, kind):
     """32 levels is the deepest the body may be: its payload (31) is what MariaDB can store."""
-    raw = envelope_text(nested_payload(MAX_DEPTH, kind))
+    raw = envelope_text(nested_payload(DEPTH_LIMIT, kind))
     body = json.loads(raw)
     event = assert_accepted(deliver(raw), body)
     event.refresh_from_db()
     assert event.payload == body["payload"]
 
 
-@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 350])
+@pytest.mark.parametrize("depth", [DEPTH_LIMIT + 1, 350])
 @pytest.mark.parametrize("kind", ["object", "array"])
 def test_body_nested_deeper_than_the_limit_is_refused(deliver, depth, kind):
     response = deliver(envelope_text(nested_payload(depth, kind)))
-    assert_refused_400(response, "payload", f"nested deeper than {MAX_DEPTH} levels")
+    assert_refused_400(response, "payload", f"nested deeper than {DEPTH_LIMIT} levels")
     assert RejectedDelivery.objects.get().reason == Reason.MALFORMED
 
 
@@ -85,7 +84,7 @@ def test_body_nested_beyond_what_the_parser_takes_is_refused(deliver, depth):
     takes (about 1,000 levels, less on a deep stack) it is refused before any walk."""
     response = deliver(envelope_text(nested_payload(depth, "array")))
     assert response.status_code == 400, response.content
-    assert f"{MAX_DEPTH} levels" in json.dumps(response.json()["errors"])
+    assert f"{DEPTH_LIMIT} levels" in json.dumps(response.json()["errors"])
     assert not InboundEvent.objects.exists()
 
 
@@ -308,12 +307,12 @@ def test_event_ids_differing_only_in_case_or_spacing_are_different_events(delive
 def test_students_whose_ids_differ_only_in_case_are_different_students(deliver):
     identifiers = ["s-100", "S-100", "s-1\N{LATIN SMALL LETTER O WITH DIAERESIS}0"]
     for number, identifier in enumerate(identifiers):
-        student = StudentBodyFactory(
+        student_body = StudentBodyFactory(
             identifier=identifier,
             custom_identifier=identifier.swapcase(),
             notes=[{"key": "Reg", "value": "1"}, {"key": "reg", "value": "2"}],
         )
-        payload = StudentPayloadFactory(student=student, jodo_student_id=f"J-{identifier}")
+        payload = StudentPayloadFactory(student=student_body, jodo_student_id=f"J-{identifier}")
         body = EnvelopeFactory(payload=payload, timestamp=1_900_000_000 + number)
         assert_accepted(deliver(body), body)
     events = InboundEvent.objects.all()

@@ -39,13 +39,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import event as event_note
 from hypothesis import strategies as st
 
-from jodo_webhooks.envelope import MAX_DEPTH
 from jodo_webhooks.event_types import STUDENT_EVENT_TYPES
 from jodo_webhooks.models import InboundEvent, RejectedDelivery
 from jodo_webhooks.security import SIGNATURE_HEADER, sign
 from students.models import Student, StudentNote
 
-from .helpers import TEST_SECRET
+from .helpers import DEPTH_LIMIT, TEST_SECRET
 
 settings.register_profile(
     "jodo-hostile",
@@ -95,7 +94,7 @@ def encode(value: Any, level: int, ensure_ascii: bool) -> tuple[str, bool]:
     the nesting level a container here has (the envelope is 1)."""
     if isinstance(value, Deep):
         levels = max(value.depth - level + 1, 1)
-        return "[" * levels + "]" * levels, level + levels - 1 > MAX_DEPTH
+        return "[" * levels + "]" * levels, level + levels - 1 > DEPTH_LIMIT
     if isinstance(value, RawNumber):
         return value.text, value.unstorable
     if isinstance(value, str):
@@ -109,7 +108,7 @@ def encode(value: Any, level: int, ensure_ascii: bool) -> tuple[str, bool]:
         return str(value), not INTEGER_RANGE[0] <= value <= INTEGER_RANGE[1]
     if isinstance(value, float):
         return json.dumps(value), False
-    unstorable = level > MAX_DEPTH
+    unstorable = level > DEPTH_LIMIT
     parts = []
     if isinstance(value, dict):
         for key, item in value.items():
@@ -200,7 +199,7 @@ extreme_numbers = st.one_of(
 )
 # Mostly at the limit, where an off-by-one would show; sometimes where the parser gives up.
 deep = st.one_of(
-    st.sampled_from([MAX_DEPTH, MAX_DEPTH + 1, MAX_DEPTH - 1, MAX_DEPTH + 2]),
+    st.sampled_from([DEPTH_LIMIT, DEPTH_LIMIT + 1, DEPTH_LIMIT - 1, DEPTH_LIMIT + 2]),
     st.integers(2, 40),
     st.integers(300, 1200),
 ).map(Deep)

@@ -7,11 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import IntegrityError
 from django.utils import timezone
 
 from jodo_webhooks import SkipEvent
 from jodo_webhooks.models import InboundEvent
-from jodo_webhooks.processing import process_event
+from jodo_webhooks.processing import _is_retryable, process_event
 from students.models import Student, StudentNote
 
 from .factories import EnvelopeFactory, InboundEventFactory
@@ -140,6 +141,16 @@ def test_an_integrity_error_other_than_a_lost_race_fails_without_a_retry(deliver
     assert (event.status, event.attempts) == (Status.FAILED, 1)
     assert event.last_error.startswith("IntegrityError")
     assert len(calls) == 1
+
+
+def test_a_psycopg2_unique_violation_is_retryable():
+    # psycopg 3 says `sqlstate`; psycopg2, which Django 5.2 supports too, says `pgcode`.
+    class Psycopg2UniqueViolation(Exception):
+        pgcode = "23505"
+
+    exc = IntegrityError("duplicate key value violates unique constraint")
+    exc.__cause__ = Psycopg2UniqueViolation()
+    assert _is_retryable(exc)
 
 
 def test_skip_event_marks_skipped_with_reason_and_rolls_back(deliver, connect_receiver):

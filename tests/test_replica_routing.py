@@ -8,6 +8,7 @@ so anything routed there by mistake fails loudly instead of silently reading sta
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
@@ -98,9 +99,7 @@ def test_simultaneous_events_for_a_new_student_create_it_once():
         )
         for i in range(4)
     ]
-    responses = run_concurrently(
-        [lambda client, body=body: signed_post(client, body) for body in bodies]
-    )
+    responses = run_concurrently([partial(signed_post, body=body) for body in bodies])
     assert [r.status_code for r in responses] == [200] * 4
     statuses = sorted(InboundEvent.objects.values_list("status", flat=True))
     assert set(statuses) <= {"processed", "skipped"}, statuses

@@ -278,6 +278,7 @@ def test_case_1_the_ids_point_at_two_students(admin_client, deliver):
 def test_case_2_the_student_already_has_another_jodo_id(admin_client, deliver):
     """1002 is linked to J-OLD; Jodo now sends 1002 as J-NEW (it re-created the student)."""
     student = synced_student(deliver, jodo_student_id="J-OLD", identifier="1002")
+    assert student.jodo_updated_at is not None
     event = conflict(
         deliver,
         EnvelopeFactory(

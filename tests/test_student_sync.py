@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 from django.core.checks import run_checks
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+import jodo_webhooks
 from jodo_webhooks import Notes
 from jodo_webhooks.models import InboundEvent
 from students.jodo import STUDENT_SYNC
@@ -24,7 +26,7 @@ from tests.pupils.jodo import PUPIL_SYNC
 from tests.pupils.models import Pupil, PupilTag
 
 from .erps import ERPS
-from .factories import EnvelopeFactory, NoteFactory
+from .factories import EnvelopeFactory, InboundEventFactory, NoteFactory
 from .helpers import load_fixture, requires_server_database, signed_post
 from .processes import run_concurrently
 from .students_support import deliver_event, timestamp
@@ -235,17 +237,20 @@ def test_the_lookup_locks_the_students_rows(deliver, erp):
 # --- conflicts: fail the event, name both records, change nothing -------------------------------
 
 
-def assert_conflict(event, *names):
+def assert_conflict(event, *names, records):
+    """Failed with a StudentConflict whose message names `names` and whose data names the
+    `records` (model label, pk), stored with the failure for the admin's links."""
     assert event.status == "failed"
     assert event.last_error.startswith("StudentConflict: "), event.last_error
     for name in names:
         assert name in event.last_error, (name, event.last_error)
+    assert event.error_records == [[label, str(pk)] for label, pk in records]
     assert event.processed_at is None
 
 
 def test_jodo_id_of_one_student_and_identifier_of_another_is_a_conflict(deliver, erp):
     by_jodo_id = erp.create_student("ERP-AAA", jodo_student_id="J-AAA")
-    erp.create_student("ERP-BBB")
+    by_identifier = erp.create_student("ERP-BBB")
     erp.add_jodo_note("ERP-AAA", "house", "Blue")
     before = erp.state()
 
@@ -253,14 +258,15 @@ def test_jodo_id_of_one_student_and_identifier_of_another_is_a_conflict(deliver,
         deliver, student_event("ERP-BBB", jodo_student_id="J-AAA", custom_identifier=None)
     )
 
-    assert_conflict(event, "ERP-AAA", "ERP-BBB")
+    records = [(erp.student_label, by_identifier), (erp.student_label, by_jodo_id)]
+    assert_conflict(event, "ERP-AAA", "ERP-BBB", records=records)
     # The jodo id comes first: the identifier's student is the one reported as taken.
     assert f"point at student {by_jodo_id} (ERP-AAA)" in event.last_error
     assert erp.state() == before
 
 
 def test_student_already_carrying_another_jodo_id_is_a_conflict(deliver, erp):
-    erp.create_student("ERP-AAA", jodo_student_id="J-OLD")
+    carrying = erp.create_student("ERP-AAA", jodo_student_id="J-OLD")
     erp.add_jodo_note("ERP-AAA", "house", "Blue")
     before = erp.state()
 
@@ -268,13 +274,13 @@ def test_student_already_carrying_another_jodo_id_is_a_conflict(deliver, erp):
         deliver, student_event("ERP-AAA", jodo_student_id="J-NEW", custom_identifier=None)
     )
 
-    assert_conflict(event, "ERP-AAA", "J-OLD", "J-NEW")
+    assert_conflict(event, "ERP-AAA", "J-OLD", "J-NEW", records=[(erp.student_label, carrying)])
     assert erp.state() == before
 
 
 def test_custom_identifier_of_another_student_is_a_conflict(deliver, erp):
-    erp.create_student("ERP-AAA", jodo_student_id="J-AAA")
-    erp.create_student("ERP-BBB", custom_identifier="CUST-BBB")
+    by_jodo_id = erp.create_student("ERP-AAA", jodo_student_id="J-AAA")
+    by_custom = erp.create_student("ERP-BBB", custom_identifier="CUST-BBB")
     erp.add_jodo_note("ERP-AAA", "house", "Blue")
     before = erp.state()
 
@@ -282,11 +288,45 @@ def test_custom_identifier_of_another_student_is_a_conflict(deliver, erp):
         deliver, student_event("ERP-AAA", jodo_student_id="J-AAA", custom_identifier="CUST-BBB")
     )
 
-    assert_conflict(event, "ERP-AAA", "ERP-BBB", "CUST-BBB")
+    records = [(erp.student_label, by_custom), (erp.student_label, by_jodo_id)]
+    assert_conflict(event, "ERP-AAA", "ERP-BBB", "CUST-BBB", records=records)
     assert erp.state() == before
 
 
+@pytest.mark.skipif(connection.vendor != "mysql", reason="a case-insensitive collation")
+def test_ids_compare_exactly_even_where_the_columns_collation_ignores_case(deliver, pupils_erp):
+    # The pupils ERP keeps MariaDB's default, case-insensitive collation on its id columns (the
+    # reference ERP's compare exactly). A Jodo id differing only in case is another id, as on
+    # PostgreSQL: the matched pupil already has one, a conflict.
+    apply(deliver, student_event("A1", seconds_ago=300, jodo_student_id="J-ABC"))
+    event = deliver_event(deliver, student_event("A1", seconds_ago=100, jodo_student_id="j-abc"))
+    assert event.status == "failed"
+    assert "already has jodo_student_id 'J-ABC'" in event.last_error
+
+
+@pytest.mark.skipif(connection.vendor != "mysql", reason="a case-insensitive collation")
+def test_a_row_equal_only_by_the_columns_collation_is_a_conflict_not_an_integrity_error(
+    deliver, pupils_erp
+):
+    apply(deliver, student_event("abc", seconds_ago=300, jodo_student_id="J-1"))
+    event = deliver_event(deliver, student_event("ABC", seconds_ago=100, jodo_student_id="J-2"))
+    assert event.status == "failed"
+    assert event.last_error.startswith("StudentConflict:")
+    assert "collation treats as equal" in event.last_error
+    assert pupils_erp.count() == 1
+
+
 # --- staleness ----------------------------------------------------------------------------------
+
+
+def test_a_late_event_whose_ids_have_since_moved_is_skipped_as_stale(deliver, erp):
+    # J-1 was "X", then renamed "Y", then J-2 took "X": a retry of J-1's older "X" event is stale,
+    # not a conflict (and not a failure that keeps jodo_status unhealthy).
+    for identifier, jodo_id, age in (("X", "J-1", 300), ("Y", "J-1", 200), ("X", "J-2", 100)):
+        apply(deliver, student_event(identifier, seconds_ago=age, jodo_student_id=jodo_id))
+    late = deliver_event(deliver, student_event("X", seconds_ago=250, jodo_student_id="J-1"))
+    assert late.status == "skipped", late.last_error
+    assert late.status_reason.startswith("stale:")
 
 
 def test_an_event_older_than_the_last_applied_is_skipped(deliver, erp):
@@ -334,6 +374,12 @@ def test_an_event_with_the_same_timestamp_applies_again(deliver, erp):
 
 
 # --- status -------------------------------------------------------------------------------------
+
+
+def test_the_old_name_of_student_status_imports_with_a_deprecation_warning():
+    with pytest.warns(DeprecationWarning, match="use jodo_webhooks.StudentStatus"):
+        from jodo_webhooks import Status
+    assert Status is jodo_webhooks.StudentStatus
 
 
 @pytest.mark.parametrize(
@@ -541,9 +587,7 @@ def test_simultaneous_events_for_a_new_student_create_it_once(erp, n_events):
         for i in range(n_events)
     ]
 
-    responses = run_concurrently(
-        [lambda client, body=body: signed_post(client, body) for body in bodies]
-    )
+    responses = run_concurrently([partial(signed_post, body=body) for body in bodies])
 
     assert [r.status_code for r in responses] == [200] * n_events, [r.content for r in responses]
     events = list(InboundEvent.objects.order_by("occurred_at"))
@@ -655,3 +699,29 @@ def test_the_reference_erp_is_left_alone_when_the_pupils_mapping_is_configured(d
 
     assert pupils_erp.count() == 1
     assert not Student.objects.exists()
+
+
+# --- the ERP's managers, and the sync outside process_event -------------------------------------
+
+
+def test_a_filtering_default_manager_does_not_hide_students_from_the_sync(deliver, pupils_erp):
+    # `Pupil.objects`, the default manager, lists enrolled pupils only (as a soft-delete or
+    # "current students" manager does). The sync must still find a dropped pupil, not insert a
+    # second row for it (which would fail on the unique key forever after).
+    apply(deliver, student_event("P1", seconds_ago=300))
+    apply(deliver, student_event("P1", seconds_ago=200, event=DROPPED))
+    assert not Pupil.objects.filter(admission_no="P1").exists()  # hidden from `objects`
+
+    again = apply(deliver, student_event("P1", seconds_ago=100, event=ACTIVATED))
+
+    assert again.status == "processed"
+    assert [p.enrolled for p in Pupil.every_pupil.filter(admission_no="P1")] == [True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_student_sync_apply_works_outside_process_event():
+    # Public API: called on its own (a script, a shell), its locked lookup needs a transaction.
+    body = EnvelopeFactory()
+    event = InboundEventFactory(event_type=body["event"], payload=body["payload"])
+    STUDENT_SYNC.apply(event)
+    assert Student.objects.get().identifier == body["payload"]["student"]["identifier"]

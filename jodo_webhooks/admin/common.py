@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import ValidationError
 from django.db import models
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 SHORT_ID_LENGTH = 8
+
+if TYPE_CHECKING:
+    # The mixins below go in front of a ModelAdmin: they are type-checked as one.
+    ModelAdminMixinBase = admin.ModelAdmin[Any]
+else:
+    ModelAdminMixinBase = object
 
 
 class AdminCSS:
@@ -43,15 +51,16 @@ def confirm_with_reason(
     objects: Iterable[Any],
     pks: Iterable[Any],
     submit: str,
-) -> tuple[str | None, TemplateResponse | None]:
-    """An action's intermediate page: (the reason, None) once confirmed, else (None, the page).
+) -> str | TemplateResponse:
+    """An action's intermediate page: the reason once confirmed, else the page asking for it.
 
     The page posts the selection back to the changelist with the action, like Django's own
     delete confirmation.
     """
     form = ReasonForm(request.POST if "confirm" in request.POST else None)
     if form.is_bound and form.is_valid():
-        return form.cleaned_data["reason"], None
+        reason: str = form.cleaned_data["reason"]
+        return reason
     context = {
         **model_admin.admin_site.each_context(request),
         "title": title,
@@ -65,15 +74,17 @@ def confirm_with_reason(
         "opts": model_admin.opts,
         "media": model_admin.media,
     }
-    return None, TemplateResponse(request, "admin/jodo_webhooks/confirm_action.html", context)
+    return TemplateResponse(request, "admin/jodo_webhooks/confirm_action.html", context)
 
 
-class AppliedFiltersMixin:
+class AppliedFiltersMixin(ModelAdminMixinBase):
     """Names every applied filter above the list, so a filter set by a link is never hidden."""
 
     change_list_template = "admin/jodo_webhooks/change_list.html"
 
-    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         response = super().changelist_view(request, extra_context)
         context = getattr(response, "context_data", None)
         if context and "cl" in context:
@@ -129,3 +140,35 @@ def admin_change_url(model_admin: admin.ModelAdmin, model: type[models.Model], p
         )
     except NoReverseMatch:
         return ""
+
+
+def linked_records(model_admin: admin.ModelAdmin, records: Iterable[Any]) -> SafeString:
+    """Records named as [model label, pk] pairs (an error's `records`): "student 2 (1002)",
+    linked to the record's change page in this admin site. As text when the model is unknown
+    or not registered here, or the record no longer exists."""
+    shown: list[SafeString] = []
+    for record in records:
+        if not isinstance(record, list | tuple) or len(record) != 2:
+            continue
+        label, pk = record
+        try:
+            model = apps.get_model(label)
+        except (LookupError, ValueError, TypeError):
+            shown.append(format_html("{} {}", label, pk))
+            continue
+        text = f"{model._meta.verbose_name} {pk}"
+        found = _existing(model, pk)
+        url = admin_change_url(model_admin, model, pk) if found is not None else ""
+        if not url:
+            shown.append(format_html("{}", text))
+            continue
+        shown.append(format_html('<a href="{}">{} ({})</a>', url, text, found))
+    return format_html_join(", ", "{}", ((item,) for item in shown))
+
+
+def _existing(model: type[models.Model], pk: object) -> models.Model | None:
+    # The base manager: a default manager that filters rows must not hide a record.
+    try:
+        return model._base_manager.filter(pk=pk).first()
+    except (ValueError, TypeError, ValidationError):  # not a pk of this model
+        return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from typing import Any
 
@@ -15,13 +14,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
 from django.utils.html import conditional_escape, format_html, format_html_join
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 
-from ..maintenance import NOT_CLAIMED, format_counts
 from ..models import InboundEvent
-from ..operations import dismiss_events
-from ..processing import process_event
+from ..operations import dismiss_events, format_counts, reprocess_events
 from ..security import redact_header_values
 from ..student_sync import configured_sync
 from .common import (
@@ -29,6 +26,7 @@ from .common import (
     AppliedFiltersMixin,
     admin_change_url,
     confirm_with_reason,
+    linked_records,
     pre,
     pretty_json,
     short_id,
@@ -36,12 +34,10 @@ from .common import (
 
 Status = InboundEvent.Status
 LISTED_FAILURES = 10  # failures named one by one after a reprocess; the rest are counted
-STATUS_SYMBOLS = {
+STATUS_SYMBOLS: dict[str, str] = {
     Status.FAILED: "\N{HEAVY MULTIPLICATION X}",
     Status.RECEIVED: "\N{HOURGLASS}",
 }
-# How StudentSync names a student in its errors: "student 2 (1002)", i.e. pk and identifier.
-STUDENT_MENTION = re.compile(r"student (?P<pk>\S+) \((?P<identifier>[^)]*)\)")
 
 
 class StudentFilter(admin.SimpleListFilter):
@@ -156,11 +152,12 @@ class InboundEventAdmin(AppliedFiltersMixin, admin.ModelAdmin):
         students = sync.model_class._default_manager
         by_jodo_id = students.filter(**{sync.jodo_student_id: OuterRef("jodo_student_id")})
         by_identifier = students.filter(**{sync.identifier: OuterRef("student_identifier")})
-        return queryset.annotate(
+        annotated: QuerySet[InboundEvent] = queryset.annotate(
             student_pk=Coalesce(
                 Subquery(by_jodo_id.values("pk")[:1]), Subquery(by_identifier.values("pk")[:1])
             )
         )
+        return annotated
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet, search_term: str
@@ -188,9 +185,12 @@ class InboundEventAdmin(AppliedFiltersMixin, admin.ModelAdmin):
             for name, options in fieldsets
         ]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: InboundEvent | None = None):
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: InboundEvent | None = None
+    ) -> list[str]:
+        fieldsets = super().get_fieldsets(request, obj)
         return [
-            name for _, options in super().get_fieldsets(request, obj) for name in options["fields"]
+            name for _, options in fieldsets for name in options["fields"] if isinstance(name, str)
         ]
 
     # The list's columns.
@@ -265,7 +265,11 @@ class InboundEventAdmin(AppliedFiltersMixin, admin.ModelAdmin):
     def error(self, event: InboundEvent) -> str:
         if not event.last_error:
             return "-"
-        return pre_with_student_links(self, event.last_error)
+        text = pre(event.last_error)
+        records = linked_records(self, event.error_records)
+        if not records:
+            return text
+        return format_html('{}<p class="jodo-records">Records: {}</p>', text, records)
 
     @admin.display(description="Traceback")
     def formatted_traceback(self, event: InboundEvent) -> str:
@@ -287,14 +291,15 @@ class InboundEventAdmin(AppliedFiltersMixin, admin.ModelAdmin):
 
     @admin.action(description="Reprocess selected events", permissions=["reprocess"])
     def reprocess(self, request: HttpRequest, queryset: QuerySet[InboundEvent]) -> None:
-        outcomes: Counter[str] = Counter()
-        failed_pks = []
-        for event in queryset.only("pk", "event_id", "event_type"):
-            outcome = process_event(event.pk, force=True) or NOT_CLAIMED
-            outcomes[outcome] += 1
+        events = {event.pk: event for event in queryset.only("pk", "event_id", "event_type")}
+        failed_pks: list[int] = []
+
+        def log_each(event_pk: int, outcome: str, outcomes: Counter[str]) -> None:
             if outcome == Status.FAILED:
-                failed_pks.append(event.pk)
-            self.log_change(request, event, f"Reprocessed: {outcome}.")
+                failed_pks.append(event_pk)
+            self.log_change(request, events[event_pk], f"Reprocessed: {outcome}.")
+
+        outcomes = reprocess_events(list(events), force=True, progress=log_each)
         summary = format_counts(outcomes)
         level = messages.ERROR if failed_pks else messages.SUCCESS
         self.message_user(request, f"Reprocessed {outcomes.total()} event(s): {summary}.", level)
@@ -338,7 +343,7 @@ class InboundEventAdmin(AppliedFiltersMixin, admin.ModelAdmin):
                 request, "Only failed events can be dismissed; none was selected.", messages.WARNING
             )
             return None
-        reason, page = confirm_with_reason(
+        reason = confirm_with_reason(
             self,
             request,
             action="dismiss",
@@ -352,31 +357,8 @@ class InboundEventAdmin(AppliedFiltersMixin, admin.ModelAdmin):
             pks=[event.pk for event in failed],
             submit="Dismiss",
         )
-        if page is not None:
-            return page
+        if not isinstance(reason, str):
+            return reason  # the page asking for it
         dismissed = dismiss_events([event.pk for event in failed], user=request.user, reason=reason)
         self.message_user(request, f"Dismissed {len(dismissed)} failed event(s).", messages.SUCCESS)
         return None
-
-
-def pre_with_student_links(model_admin: admin.ModelAdmin, text: str) -> SafeString:
-    """`text` as `pre`, each student it names ("student 2 (1002)") linked to its ERP record."""
-    sync = configured_sync()
-    mentions = list(STUDENT_MENTION.finditer(text))
-    if sync is None or not mentions:
-        return pre(text)
-    # The identifier is unique, so it finds the record; the pk must agree with the text.
-    identifiers = {match["identifier"] for match in mentions}
-    students = sync.model_class._default_manager.filter(**{f"{sync.identifier}__in": identifiers})
-    pks = {str(getattr(s, sync.identifier)): s.pk for s in students.only("pk", sync.identifier)}
-    parts, end = [], 0
-    for match in mentions:
-        pk = pks.get(match["identifier"])
-        url = admin_change_url(model_admin, sync.model_class, pk) if str(pk) == match["pk"] else ""
-        if not url:
-            continue
-        parts += [conditional_escape(text[end : match.start()])]
-        parts += [format_html('<a href="{}">{}</a>', url, match[0])]
-        end = match.end()
-    parts.append(conditional_escape(text[end:]))
-    return format_html('<pre class="jodo-pre">{}</pre>', mark_safe("".join(parts)))  # noqa: S308

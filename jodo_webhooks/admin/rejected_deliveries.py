@@ -27,7 +27,7 @@ class RejectedDeliveryAdmin(AppliedFiltersMixin, admin.ModelAdmin):
     list_filter = ["reason", "received_at"]
     search_fields = ["=event_id", "=remote_addr"]
     search_help_text = "Matches an event id or a source address, exactly."
-    fields = [
+    readonly_fields = [
         "received_at",
         "reason",
         "detail",
@@ -37,7 +37,7 @@ class RejectedDeliveryAdmin(AppliedFiltersMixin, admin.ModelAdmin):
         "formatted_headers",
         "formatted_body_prefix",
     ]
-    readonly_fields = fields
+    fields = tuple(readonly_fields)
     Media = AdminCSS
 
     def has_add_permission(self, request: HttpRequest) -> bool:

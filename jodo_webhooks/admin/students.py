@@ -17,10 +17,9 @@ from django.utils.http import urlencode
 
 from ..operations import unlink_students
 from ..student_sync import StudentSync, configured_sync
-from .common import (
-    AdminCSS,
-    confirm_with_reason,
-)
+from .common import AdminCSS, ModelAdminMixinBase, confirm_with_reason
+
+UNLINK_DESCRIPTION = "Unlink selected students from Jodo…"
 
 
 def _sync_for(model: type[models.Model]) -> StudentSync | None:
@@ -28,7 +27,7 @@ def _sync_for(model: type[models.Model]) -> StudentSync | None:
     return sync if sync is not None and sync.model_class is model else None
 
 
-class JodoStudentAdminMixin:
+class JodoStudentAdminMixin(ModelAdminMixinBase):
     """For the ERP's ModelAdmin of the model its StudentSync maps (`STUDENT_SYNC`).
 
     Once Jodo has applied an event to a record, the fields the mapping owns (ids, profile,
@@ -43,7 +42,7 @@ class JodoStudentAdminMixin:
     class Media:
         css = AdminCSS.css
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         readonly = list(super().get_readonly_fields(request, obj))
         sync = _sync_for(self.model)
         if sync is None:
@@ -59,7 +58,7 @@ class JodoStudentAdminMixin:
         offered = self.actions is not None and IS_POPUP_VAR not in request.GET
         if offered and _sync_for(self.model) and self.has_change_permission(request):
             unlink = JodoStudentAdminMixin.unlink_from_jodo
-            actions["unlink_from_jodo"] = (unlink, "unlink_from_jodo", unlink.short_description)
+            actions["unlink_from_jodo"] = (unlink, "unlink_from_jodo", UNLINK_DESCRIPTION)
         return actions
 
     def change_view(
@@ -69,7 +68,7 @@ class JodoStudentAdminMixin:
         sync = _sync_for(self.model)
         obj = self.get_object(request, object_id)
         linked = sync is not None and obj is not None and is_linked(sync, obj)
-        if linked and self.has_change_permission(request, obj):
+        if obj is not None and linked and self.has_change_permission(request, obj):
             extra_context["jodo_unlink_pk"] = obj.pk
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -89,16 +88,16 @@ class JodoStudentAdminMixin:
         query = urlencode({"q": identifier})
         return format_html('<a href="{}?{}">Events for {}</a>', url, query, identifier)
 
-    @admin.action(description="Unlink selected students from Jodo…")
+    @admin.action(description=UNLINK_DESCRIPTION)
     def unlink_from_jodo(self, request: HttpRequest, queryset: QuerySet) -> Any:
         sync = _sync_for(self.model)
-        linked = [obj for obj in queryset if is_linked(sync, obj)]
-        if not linked:
+        linked = [obj for obj in queryset if sync is not None and is_linked(sync, obj)]
+        if sync is None or not linked:
             self.message_user(
                 request, "None of these students is linked to Jodo.", messages.WARNING
             )
             return None
-        reason, page = confirm_with_reason(
+        reason = confirm_with_reason(
             self,
             request,
             action="unlink_from_jodo",
@@ -116,8 +115,8 @@ class JodoStudentAdminMixin:
             pks=[obj.pk for obj in linked],
             submit="Unlink",
         )
-        if page is not None:
-            return page
+        if not isinstance(reason, str):
+            return reason  # the page asking for it
         unlinked = unlink_students(
             sync, [obj.pk for obj in linked], user=request.user, reason=reason
         )
@@ -166,7 +165,7 @@ class JodoNotesInline(admin.TabularInline):
             return queryset  # without a source field every note is Jodo's
         return queryset.filter(**{spec.source: spec.jodo})
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any] | tuple[Any, ...]:
         spec = _notes_spec()
         return [spec.key, spec.value] if spec else super().get_fields(request, obj)
 
@@ -190,7 +189,7 @@ class ErpNotesFormSet(BaseInlineFormSet):
     def clean(self) -> None:
         super().clean()
         spec = _notes_spec()
-        if spec is None or self.instance.pk is None:
+        if spec is None or self.model is None or self.instance.pk is None:
             return
         taken = dict(
             self.model._default_manager.filter(**{spec.student: self.instance}).values_list(
@@ -229,7 +228,7 @@ class ErpNotesInline(admin.TabularInline):
             return queryset.none()  # every note is Jodo's
         return queryset.exclude(**{spec.source: spec.jodo})
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[Any] | tuple[Any, ...]:
         spec = _notes_spec()
         return [spec.key, spec.value] if spec else super().get_fields(request, obj)
 

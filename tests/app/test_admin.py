@@ -46,14 +46,24 @@ def delivered(deliver, broken_receiver) -> dict[str, InboundEvent]:
     return {name: InboundEvent.objects.get(event_id=b["event_id"]) for name, b in bodies.items()}
 
 
+def row_of(content: str, event: InboundEvent) -> str:
+    """The HTML of the event's row in the changelist."""
+    start = content.index(reverse(CHANGE, args=[event.pk]))
+    return content[content.rindex("<tr", 0, start) : content.index("</tr>", start)]
+
+
 def test_changelist_renders_for_a_superuser(admin_client, delivered):
     response = admin_client.get(reverse(CHANGELIST))
     assert listed(response) == {event.event_id for event in delivered.values()}
     content = response.content.decode()
+    # Each row shows its event's own status (the status filter lists every status anyway).
+    assert delivered["failed"].status == InboundEvent.Status.FAILED
+    assert delivered["ignored"].status == InboundEvent.Status.IGNORED
     for event in delivered.values():
-        assert event.event_id in content
-    for status in ("Failed", "Ignored", "Processed"):
-        assert status in content
+        row = row_of(content, event)
+        assert event.event_id in row
+        assert f"jodo-status-{event.status}" in row
+        assert event.get_status_display() in row
 
 
 def test_changelist_requires_staff(client, delivered):
@@ -70,7 +80,9 @@ def test_detail_page_renders_read_only(admin_client, delivered):
     assert event.event_id in content
     assert "js_1" in content  # payload
     assert "admin-test" in content  # headers
-    assert "Traceback" in content
+    # The traceback itself, not only the field's label: where the receiver raised.
+    assert "Traceback (most recent call last)" in content
+    assert "raise RuntimeError(&quot;cannot apply &lt;this&gt; event&quot;)" in content
     # The receiver's message is shown escaped, never as markup.
     assert "cannot apply &lt;this&gt; event" in content
     assert "cannot apply <this> event" not in content

@@ -345,7 +345,7 @@ def test_all_mechanisms_passing_is_accepted(deliver):
 # --- Logging of refusals -----------------------------------------------------------------------
 
 
-REFUSALS = {
+REFUSALS: dict[str, tuple[dict[str, Any], dict[str, Any], int]] = {
     "not-configured": ({"SECRETS": []}, {}, 401),
     "missing-signature": ({}, {"secret": None}, 401),
     "wrong-signature": ({}, {"secret": "attacker-guess"}, 401),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
-from django.core.checks import ERROR, WARNING, run_checks
+from django.core.checks import ERROR, WARNING, CheckMessage, run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
@@ -15,7 +15,7 @@ from jodo_webhooks import StudentSync
 pytestmark = pytest.mark.django_db
 
 
-def jodo_messages(*, deploy: bool = False) -> dict[str, object]:
+def jodo_messages(*, deploy: bool = False) -> dict[str, CheckMessage]:
     messages = run_checks(include_deployment_checks=deploy)
     return {m.id: m for m in messages if m.id and m.id.startswith("jodo_webhooks.")}
 
@@ -183,3 +183,9 @@ def test_a_student_sync_that_cannot_work_is_e007(jodo_settings, student_sync, pr
     errors = [m for m in run_checks() if m.id == "jodo_webhooks.E007"]
     assert {m.level for m in errors} == {ERROR}
     assert any(problem in m.msg for m in errors), [m.msg for m in errors]
+
+
+def test_a_bad_allowlist_does_not_hide_e007(jodo_settings):
+    jodo_settings["ALLOWED_IPS"] = ["not-an-ip"]
+    jodo_settings["STUDENT_SYNC"] = "nowhere.NOPE"
+    assert {"jodo_webhooks.E003", "jodo_webhooks.E007"} <= set(jodo_messages())

@@ -60,9 +60,9 @@ def test_invalid_json_is_refused(deliver, raw):
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_non_standard_number_literals_are_refused(deliver, literal):
     raw = json.dumps(EnvelopeFactory()).replace('"version": "1.0"', '"version": "1.0", "x": 1')
-    raw = raw.replace('"x": 1', f'"x": {literal}').encode()
-    assert literal.encode() in raw
-    assert_invalid(deliver(raw), "non_field_errors")
+    body = raw.replace('"x": 1', f'"x": {literal}').encode()
+    assert literal.encode() in body
+    assert_invalid(deliver(body), "non_field_errors")
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,12 @@ def test_a_plain_signal_receiver_sees_every_event_but_makes_no_type_handled(
     deliver, connect_receiver
 ):
     seen: list[str] = []
-    connect_receiver(lambda sender, event, **kwargs: seen.append(event.event_type) or True)
+
+    def receiver(sender: object, event: InboundEvent, **kwargs: object) -> bool:
+        seen.append(event.event_type)
+        return True
+
+    connect_receiver(receiver)
     event = deliver_event(deliver, payment())
     assert event.status == "ignored"  # returning True no longer means "handled"
     assert seen == [PAYMENT_ADDED]
@@ -119,3 +124,53 @@ def test_receivers_see_the_stored_event_when_an_attempt_ran_since_the_caller_rec
 
     assert process_event(event.pk, recorded=copy_as_recorded) == "processed"
     assert seen == [("received", 0), ("failed", 1)]  # the second saw the row, not the copy
+
+
+# --- registering: one receiver per dispatch_uid, synchronous only --------------------------------
+
+
+def make_handler(event_type: str, calls: list[str]) -> Any:
+    @jodo_webhooks.receiver(event_type)
+    def handler(sender: object, event: InboundEvent, event_type: str, **kwargs: object) -> None:
+        calls.append(event_type)
+
+    return handler
+
+
+def test_a_second_receiver_under_a_taken_dispatch_uid_is_refused():
+    # Both are make_handler.<locals>.handler: the same default dispatch_uid. Taking the second
+    # silently would leave the signal calling the first for the registry's new types.
+    calls: list[str] = []
+    first = make_handler("probe.one", calls)
+    try:
+        with pytest.raises(ValueError, match="already registered"):
+            make_handler("probe.two", calls)
+    finally:
+        jodo_webhooks.disconnect(first)
+
+
+def test_registering_the_same_receiver_again_replaces_it(deliver):
+    calls: list[str] = []
+
+    def on_probe(sender: object, event: InboundEvent, event_type: str, **kwargs: object) -> None:
+        calls.append(event_type)
+
+    jodo_webhooks.receiver("probe.again")(on_probe)
+    jodo_webhooks.receiver("probe.again")(on_probe)  # a module imported twice
+    try:
+        deliver_event(deliver, EnvelopeFactory(event="probe.again"))
+        assert calls == ["probe.again"]
+    finally:
+        jodo_webhooks.disconnect(on_probe)
+
+
+def test_an_async_receiver_is_refused():
+    # It would be called, return an un-awaited coroutine, and its events would be "processed".
+    async def on_async(
+        sender: object, event: InboundEvent, event_type: str, **kwargs: object
+    ) -> None:
+        pass
+
+    with pytest.raises(TypeError, match="cannot be async"):
+        jodo_webhooks.receiver("probe.async")(on_async)
+    assert "probe.async" not in jodo_webhooks.receivers_by_event_type()

@@ -214,4 +214,20 @@ def test_frame_variables_holding_a_secret_are_hidden(rf, header_configured):
         html = ExceptionReporter(request, *sys.exc_info()).get_traceback_html()
     assert_no_secret(html)
     assert "token" in html  # the variable is listed, its value hidden
-    assert sign(b"x", TEST_SECRET) not in html
+
+
+def test_the_signature_header_is_hidden_on_the_error_page(rf, header_configured):
+    # No local variable holds the signature: the page shows this frame's variables too.
+    request = rf.post(
+        "/",
+        data=b"{}",
+        content_type="application/json",
+        HTTP_X_JODO_SIGNATURE=sign(b"{}", TEST_SECRET),
+    )
+    request.exception_reporter_filter = JodoExceptionReporterFilter()
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        html = ExceptionReporter(request, *sys.exc_info()).get_traceback_html()
+    assert "HTTP_X_JODO_SIGNATURE" in html  # the header is listed, its value hidden
+    assert sign(b"{}", TEST_SECRET) not in html

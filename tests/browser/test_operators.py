@@ -162,7 +162,7 @@ def test_resolve_a_conflict_end_to_end(open_as, superuser, deliver):
     page = open_as(superuser)
 
     page.goto(f"{EVENTS}{event.pk}/change/")
-    error = page.locator(".field-error pre")
+    error = page.locator(".field-error")
     error.get_by_role("link", name=f"student {student.pk} (1002)").click()
     expect(page.locator(".field-jodo_student_id .readonly")).to_have_text("J-OLD")
     page.get_by_role("button", name="Unlink from Jodo…").click()

@@ -1,6 +1,6 @@
 """The whole integration of the second test ERP: declarations only."""
 
-from jodo_webhooks import Notes, Status, StudentSync
+from jodo_webhooks import Notes, StudentStatus, StudentSync
 
 PUPIL_SYNC = StudentSync(
     model="pupils.Pupil",
@@ -8,7 +8,7 @@ PUPIL_SYNC = StudentSync(
     identifier="admission_no",
     custom_identifier="alt_admission_no",
     jodo_updated_at="jodo_synced_at",
-    status=Status("enrolled", active=True, dropped=False),
+    status=StudentStatus("enrolled", active=True, dropped=False),
     fields={
         "grade_code": "class_code",
         "grade_name": "class_name",

@@ -1,7 +1,17 @@
 """A second ERP for the tests, whose names differ from Jodo's and from the reference ERP's:
-a boolean status, and notes with no source field (every note is Jodo's)."""
+a boolean status, notes with no source field (every note is Jodo's), and a default manager that
+hides dropped pupils."""
+
+from __future__ import annotations
 
 from django.db import models
+
+
+class EnrolledPupils(models.Manager["Pupil"]):
+    """Enrolled pupils only, as a soft-delete or "current students" manager shows them."""
+
+    def get_queryset(self) -> models.QuerySet[Pupil]:
+        return super().get_queryset().filter(enrolled=True)
 
 
 class Pupil(models.Model):
@@ -18,6 +28,10 @@ class Pupil(models.Model):
     jodo_synced_at = models.DateTimeField(null=True)
     # Set by the mapping's before_save hook: something a field mapping cannot express.
     display_name = models.CharField(max_length=300, blank=True)
+
+    # The default manager (the first) filters rows: the sync must not depend on it.
+    objects = EnrolledPupils()
+    every_pupil = models.Manager()  # noqa: DJ012 - a manager, not a field
 
     def __str__(self) -> str:
         return self.admission_no

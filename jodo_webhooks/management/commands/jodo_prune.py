@@ -7,8 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 from django.utils import timezone
 
-from jodo_webhooks.maintenance import delete_in_batches, format_counts, prunable_events
 from jodo_webhooks.models import RejectedDelivery
+from jodo_webhooks.operations import delete_in_batches, format_counts, prunable_events
 
 
 class Command(BaseCommand):

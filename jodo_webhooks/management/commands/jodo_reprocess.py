@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, time
 from typing import Any
 
@@ -7,8 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import get_current_timezone, is_naive, make_aware
 
-from jodo_webhooks.maintenance import format_counts, reprocess_events
 from jodo_webhooks.models import InboundEvent
+from jodo_webhooks.operations import format_counts, reprocess_events
 from jodo_webhooks.processing import RETRYABLE_STATUSES
 
 Status = InboundEvent.Status
@@ -88,7 +89,8 @@ class Command(BaseCommand):
         pks = list(events.values_list("pk", flat=True))
         total = len(pks)
 
-        def progress(done: int, outcomes: Any) -> None:
+        def progress(event_pk: int, outcome: str, outcomes: Counter[str]) -> None:
+            done = outcomes.total()
             if done % 100 == 0 or done == total:
                 self.stderr.write(f"[{done}/{total}] {format_counts(outcomes)}")
 

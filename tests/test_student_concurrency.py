@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 
@@ -17,9 +18,7 @@ from .students_support import timestamp
 
 def post_all_at_once(bodies):
     """POST every body from its own thread and client, all released together; the responses."""
-    return run_concurrently(
-        [lambda client, body=body: signed_post(client, body) for body in bodies]
-    )
+    return run_concurrently([partial(signed_post, body=body) for body in bodies])
 
 
 @requires_server_database
@@ -48,7 +47,9 @@ def test_simultaneous_events_for_a_new_student_create_it_once(n_events):
     outcomes = [(event.event_id, event.status, event.last_error) for event in events]
     assert len(outcomes) == n_events
     assert all(status in ("processed", "skipped") for _, status, _ in outcomes), outcomes
-    assert events.last().status == "processed", outcomes
+    last = events.last()
+    assert last is not None
+    assert last.status == "processed", outcomes
 
     newest = bodies[-1]["payload"]["student"]
     student = Student.objects.get()
