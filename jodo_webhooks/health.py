@@ -7,10 +7,10 @@ thresholds are settings (README, "Monitoring").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from .conf import app_settings
-from .monitoring import Snapshot
+from .monitoring import Backlog, Snapshot
 
 # The checks, by the stable names the health URL and the metrics show.
 FAILED_EVENTS = "failed_events"
@@ -40,17 +40,14 @@ def problems(snapshot: Snapshot) -> list[Problem]:
                 "never succeed.",
             )
         )
-    max_waiting = timedelta(minutes=app_settings.HEALTH_MAX_WAITING_MINUTES)
-    waited = snapshot.waiting.oldest_age(now)
-    if max_waiting and waited > max_waiting:
-        found.append(
-            Problem(
-                WAITING_EVENTS,
-                f"{snapshot.waiting.count} event(s) waiting for processing, the oldest for "
-                f"{_duration(waited)} (more than {_duration(max_waiting)}): are the task workers "
-                "running? `manage.py jodo_reprocess --pending` processes them.",
-            )
-        )
+    found += _waited_too_long(
+        WAITING_EVENTS,
+        snapshot.waiting,
+        now,
+        timedelta(minutes=app_settings.HEALTH_MAX_WAITING_MINUTES),
+        "event(s) waiting for processing",
+        "are the task workers running? `manage.py jodo_reprocess --pending` processes them.",
+    )
     max_silence = timedelta(hours=app_settings.HEALTH_MAX_SILENCE_HOURS)
     if max_silence and snapshot.last_received_at is not None:
         silence = now - snapshot.last_received_at
@@ -63,18 +60,29 @@ def problems(snapshot: Snapshot) -> list[Problem]:
                     "rejected deliveries.",
                 )
             )
-    max_payment_wait = timedelta(hours=app_settings.HEALTH_MAX_PAYMENT_WAITING_HOURS)
-    payment_waited = snapshot.payments_waiting.oldest_age(now)
-    if max_payment_wait and payment_waited > max_payment_wait:
-        found.append(
-            Problem(
-                PAYMENTS_WAITING,
-                f"{snapshot.payments_waiting.count} payment(s) waiting for their student, the "
-                f"oldest for {_duration(payment_waited)} (more than "
-                f"{_duration(max_payment_wait)}): the student's registration has not arrived.",
-            )
-        )
+    found += _waited_too_long(
+        PAYMENTS_WAITING,
+        snapshot.payments_waiting,
+        now,
+        timedelta(hours=app_settings.HEALTH_MAX_PAYMENT_WAITING_HOURS),
+        "payment(s) waiting for their student",
+        "the student's registration has not arrived.",
+    )
     return found
+
+
+def _waited_too_long(
+    check: str, backlog: Backlog, now: datetime, limit: timedelta, what: str, advice: str
+) -> list[Problem]:
+    """A problem when the oldest of `backlog` has waited longer than `limit` (0: never)."""
+    waited = backlog.oldest_age(now)
+    if not limit or waited <= limit:
+        return []
+    message = (
+        f"{backlog.count} {what}, the oldest for {_duration(waited)} "
+        f"(more than {_duration(limit)}): {advice}"
+    )
+    return [Problem(check, message)]
 
 
 def _duration(delta: timedelta) -> str:
