@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 
 from django.db import DatabaseError, connections
-from health_check.base import HealthCheck  # type: ignore[import-untyped]
-from health_check.exceptions import ServiceUnavailable  # type: ignore[import-untyped]
+from health_check.base import HealthCheck
+from health_check.exceptions import ServiceUnavailable
 
 from .health import problems
 from .monitoring import take_snapshot

@@ -1,7 +1,7 @@
 """An ERP that serves django-health-check's page, with the app's check in it."""
 
 from django.urls import path
-from health_check.views import HealthCheckView  # type: ignore[import-untyped]
+from health_check.views import HealthCheckView
 
 urlpatterns = [
     path(
