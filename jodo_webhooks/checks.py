@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from difflib import get_close_matches
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
 from .conf import DEFAULTS, app_settings
+from .event_types import DOCUMENTED_EVENT_TYPES
+from .signals import registrations
 
 
 @register(Tags.security)
@@ -110,3 +113,26 @@ def check_student_sync() -> list[Error | Warning]:
         Error(f"JODO_WEBHOOKS STUDENT_SYNC: {problem}", id="jodo_webhooks.E007")
         for problem in problems
     ]
+
+
+@register()
+def check_receiver_event_types(app_configs: Any = None, **kwargs: Any) -> list[Warning]:
+    """W003: a receiver registered for a code Jodo does not document (a typo, most likely)."""
+    messages: list[Warning] = []
+    for registration in registrations():
+        if registration.custom:
+            continue
+        for code in sorted(registration.event_types - DOCUMENTED_EVENT_TYPES):
+            close = get_close_matches(code, DOCUMENTED_EVENT_TYPES, n=1)
+            guess = f"Did you mean {close[0]!r}? " if close else ""
+            messages.append(
+                Warning(
+                    f"Receiver {registration.name} is registered for {code!r}, which is not an "
+                    "event code Jodo documents: if it is a typo, the events it meant are "
+                    "recorded as `ignored`.",
+                    hint=f"{guess}For a code of your own, register the receiver with "
+                    "@jodo_webhooks.receiver(..., custom=True).",
+                    id="jodo_webhooks.W003",
+                )
+            )
+    return messages

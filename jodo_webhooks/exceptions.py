@@ -44,3 +44,7 @@ class StudentConflict(Exception):
     def __init__(self, message: str, *, records: RecordRefs = ()) -> None:
         super().__init__(message)
         self.records = records
+
+
+class UnknownEventType(ValueError):
+    """The event's code is not one this parser (or any typed parser) knows."""

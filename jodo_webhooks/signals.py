@@ -43,26 +43,32 @@ class Registration:
     # Whether the registration counts right now (the built-in student sync counts only while
     # the STUDENT_SYNC setting names a mapping).
     active: Callable[[], bool]
+    # The codes are the project's own, not Jodo's documented ones: no W003 warning.
+    custom: bool = False
 
 
 _registrations: dict[str, Registration] = {}
 _lock = threading.Lock()
 
 
-def receiver(*event_types: str, dispatch_uid: str | None = None) -> Callable[[Receiver], Receiver]:
+def receiver(
+    *event_types: str, dispatch_uid: str | None = None, custom: bool = False
+) -> Callable[[Receiver], Receiver]:
     """Connect the decorated function to `event_received` for these event types only.
 
         @jodo_webhooks.receiver(jodo_webhooks.STUDENT_REGISTERED)
         def on_registered(sender, event, event_type, **kwargs): ...
 
     `dispatch_uid` defaults to the function's dotted name, so importing a module twice does
-    not connect it twice.
+    not connect it twice. A code Jodo does not document is reported by the system check
+    jodo_webhooks.W003 (a typo would leave the intended events `ignored`); `custom=True` says
+    the codes are deliberately the project's own.
     """
     if not event_types or not all(isinstance(t, str) and t for t in event_types):
         raise TypeError("receiver() needs one or more event type strings.")
 
     def decorator(func: Receiver) -> Receiver:
-        register(func, frozenset(event_types), dispatch_uid or dotted_name(func))
+        register(func, frozenset(event_types), dispatch_uid or dotted_name(func), custom=custom)
         return func
 
     return decorator
@@ -74,11 +80,12 @@ def register(
     dispatch_uid: str,
     *,
     active: Callable[[], bool] = always,
+    custom: bool = False,
 ) -> None:
     if inspect.iscoroutinefunction(func):
         raise TypeError("Receivers run inside the processing transaction: they cannot be async.")
     event_types = frozenset(event_types)
-    registration = Registration(event_types, dotted_name(func), active)
+    registration = Registration(event_types, dotted_name(func), active, custom=custom)
 
     def only_registered_types(sender: Any, event: Any, event_type: str, **kwargs: Any) -> None:
         if event_type in event_types and registration.active():
@@ -123,6 +130,11 @@ def receivers_by_event_type() -> dict[str, list[str]]:
             for event_type in sorted(registration.event_types):
                 handled.setdefault(event_type, []).append(registration.name)
     return handled
+
+
+def registrations() -> list[Registration]:
+    """Every registration, active or not, as of now."""
+    return list(_registrations.values())
 
 
 def is_handled(event_type: str) -> bool:

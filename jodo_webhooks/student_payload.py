@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -10,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 from rest_framework import serializers
 
 from .envelope import StrictCharField, StrictIntegerField
-from .exceptions import InvalidPayload, UnsupportedVersion
+from .exceptions import InvalidPayload
+from .payload_fields import SUPPORTED_VERSION, JodoIdField, check_version
 
 if TYPE_CHECKING:
     from .models import InboundEvent
 
-SUPPORTED_VERSION = re.compile(r"1(\.\d+)*")
+__all__ = ["SUPPORTED_VERSION", "StudentData", "parse_student_event"]
 
 
 class GradeSerializer(serializers.Serializer[dict[str, Any]]):
@@ -56,7 +56,10 @@ class StudentSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class StudentPayloadSerializer(serializers.Serializer[dict[str, Any]]):
-    jodo_student_id = StrictCharField(max_length=255, allow_null=True, required=False, default=None)
+    # A string on the masterdata pages, an integer on others: always a str here.
+    jodo_student_id = JodoIdField(
+        allow_null=True, required=False, default=None, blank_means_absent=False
+    )
     student = StudentSerializer()
 
 
@@ -87,11 +90,7 @@ _STUDENT_PAYLOAD = StudentPayloadSerializer()
 
 def parse_student_event(event: InboundEvent) -> StudentData:
     """Validate a recorded student master-data event; raise InvalidPayload or UnsupportedVersion."""
-    if not SUPPORTED_VERSION.fullmatch(event.version):
-        raise UnsupportedVersion(
-            f"Unsupported version {event.version!r} for {event.event_type}: this receiver "
-            "understands 1.x. Reprocess the event after upgrading."
-        )
+    check_version(event, SUPPORTED_VERSION)
     try:
         data = _STUDENT_PAYLOAD.run_validation(event.payload)
     except serializers.ValidationError as exc:

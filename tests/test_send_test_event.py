@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from jodo_webhooks import DOCUMENTED_EVENT_TYPES, parse_event, parse_payment_event
 from jodo_webhooks.models import InboundEvent
 from students.models import Student
 
@@ -20,11 +22,11 @@ REGISTERED = FIXTURES / "masterdata.student.registered.json"
 FIXTURE_EVENT_ID = json.loads(load_fixture(REGISTERED.name))["event_id"]
 
 
-def send(live_server, *args: str) -> str:
+def send(live_server, *args: str, fixture: Path = REGISTERED) -> str:
     out = StringIO()
     call_command(
         "jodo_send_test_event",
-        str(REGISTERED),
+        str(fixture),
         "--url",
         live_server.url + "/webhooks/jodo/",
         *args,
@@ -91,3 +93,34 @@ def test_unreachable_url_is_a_command_error():
             "2",
             stdout=StringIO(),
         )
+
+
+@pytest.mark.parametrize("code", sorted(DOCUMENTED_EVENT_TYPES))
+def test_every_fixture_is_sent_as_is_accepted_and_parses(live_server, code):
+    path = FIXTURES / f"{code}.json"
+    output = send(live_server, fixture=path)
+
+    body = json.loads(path.read_text())
+    assert output.startswith("200 ")
+    assert json.loads(output.removeprefix("200 ")) == {
+        "status": "accepted",
+        "event_id": body["event_id"],
+    }
+    event = InboundEvent.objects.get(event_id=body["event_id"])
+    assert event.raw_body == path.read_text()
+    assert parse_event(event).event_type == code
+
+
+def test_a_rewritten_event_keeps_its_numbers_as_written(live_server, tmp_path):
+    text = (FIXTURES / "flex.instalment.settled.json").read_text()
+    text = text.replace('"amount": 1999.99', '"amount": 12345678901234.50')
+    path = tmp_path / "instalment.json"
+    path.write_text(text)
+
+    assert send(live_server, "--event-id", "new", "--timestamp", "now", fixture=path).startswith(
+        "200 "
+    )
+
+    event = InboundEvent.objects.get()
+    assert '"amount": 12345678901234.50' in event.raw_body
+    assert str(parse_payment_event(event).amount) == "12345678901234.50"

@@ -31,6 +31,7 @@ from .common import (
     pretty_json,
     short_id,
 )
+from .overview import EventOverviewMixin, FailureReasonFilter
 
 Status = InboundEvent.Status
 LISTED_FAILURES = 10  # failures named one by one after a reprocess; the rest are counted
@@ -56,7 +57,7 @@ class StudentFilter(admin.SimpleListFilter):
 
 
 @admin.register(InboundEvent)
-class InboundEventAdmin(AppliedFiltersMixin, admin.ModelAdmin):
+class InboundEventAdmin(EventOverviewMixin, AppliedFiltersMixin, admin.ModelAdmin):
     """Read-only: events are Jodo's record of what happened and are never edited here."""
 
     list_display = [
@@ -69,7 +70,14 @@ class InboundEventAdmin(AppliedFiltersMixin, admin.ModelAdmin):
         "tries",
     ]
     list_display_links = ["short_event_id"]
-    list_filter = ["status", StudentFilter, "event_type", "received_at", "occurred_at"]
+    list_filter = [
+        "status",
+        StudentFilter,
+        FailureReasonFilter,
+        "event_type",
+        "received_at",
+        "occurred_at",
+    ]
     # Shows the search box; get_search_results says how each field matches.
     search_fields = ["event_id", "jodo_student_id", "student_identifier"]
     search_help_text = (

@@ -9,6 +9,7 @@ from django.core.checks import ERROR, WARNING, CheckMessage, run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
+import jodo_webhooks
 from jodo_webhooks import StudentSync
 
 # Django 6.1's model checks ask the database about its features.
@@ -189,3 +190,53 @@ def test_a_bad_allowlist_does_not_hide_e007(jodo_settings):
     jodo_settings["ALLOWED_IPS"] = ["not-an-ip"]
     jodo_settings["STUDENT_SYNC"] = "nowhere.NOPE"
     assert {"jodo_webhooks.E003", "jodo_webhooks.E007"} <= set(jodo_messages())
+
+
+@pytest.fixture
+def registered_receiver():
+    """Register a receiver with the public decorator for one test; disconnected after it."""
+    registered: list[str] = []
+
+    def _register(*event_types, **options):
+        def on_event(sender, event, event_type, **kwargs):
+            pass
+
+        jodo_webhooks.receiver(*event_types, dispatch_uid=f"w003-{len(registered)}", **options)(
+            on_event
+        )
+        registered.append(f"w003-{len(registered)}")
+
+    yield _register
+    for uid in registered:
+        assert jodo_webhooks.disconnect(uid)
+
+
+def test_receiver_for_every_documented_code_has_no_warning(registered_receiver):
+    registered_receiver(*sorted(jodo_webhooks.DOCUMENTED_EVENT_TYPES))
+    assert jodo_messages() == {}
+
+
+def test_receiver_for_an_undocumented_code_warns_w003_with_the_likely_code(registered_receiver):
+    registered_receiver(jodo_webhooks.DIRECT_PAYMENT_ADDED, "direct.payment.addded")
+    messages = jodo_messages()
+
+    assert set(messages) == {"jodo_webhooks.W003"}
+    warning = messages["jodo_webhooks.W003"]
+    assert warning.level == WARNING
+    assert "'direct.payment.addded'" in warning.msg
+    assert warning.hint is not None
+    assert "Did you mean 'direct.payment.added'?" in warning.hint
+    assert "custom=True" in warning.hint
+    # A warning, so `manage.py check` still passes.
+    call_command("check", stdout=StringIO(), stderr=StringIO())
+
+
+def test_each_undocumented_code_is_reported(registered_receiver):
+    registered_receiver("acme.fee.waived", "flex.instalment.setled")
+    codes = sorted(m.msg.split("'")[1] for m in run_checks() if m.id == "jodo_webhooks.W003")
+    assert codes == ["acme.fee.waived", "flex.instalment.setled"]
+
+
+def test_a_custom_code_registered_explicitly_has_no_warning(registered_receiver):
+    registered_receiver("acme.fee.waived", custom=True)
+    assert jodo_messages() == {}

@@ -94,6 +94,21 @@ def test_disconnected_receivers_no_longer_handle_their_types(deliver):
     assert deliver_event(deliver, payment()).status == "ignored"
 
 
+def test_a_receiver_registered_for_a_custom_code_handles_it(deliver):
+    seen: list[str] = []
+
+    @jodo_webhooks.receiver("acme.fee.waived", custom=True)
+    def on_waiver(sender: type, event: Any, event_type: str, **kwargs: Any) -> None:
+        seen.append(event.event_id)
+
+    try:
+        event = deliver_event(deliver, payment("acme.fee.waived"))
+    finally:
+        assert jodo_webhooks.disconnect(on_waiver)
+    assert event.status == "processed"
+    assert seen == [event.event_id]
+
+
 def test_a_receiver_needs_event_types():
     with pytest.raises(TypeError, match="event type"):
         jodo_webhooks.receiver()

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +61,27 @@ class Command(BaseCommand):
             raise CommandError(f"The endpoint answered {status}.")
 
     def _rewrite(self, body: bytes, event_id: str | None, timestamp: str | None) -> bytes:
+        # Numbers with a fraction are kept as the file wrote them (0.10 stays 0.10, never a
+        # float): each becomes a marker while dumping, then its text again.
+        numbers: list[str] = []
+        token = uuid.uuid4().hex  # so that no string in the file can look like a marker
+
+        def marker(value: Any) -> str:
+            if not isinstance(value, Decimal):
+                raise TypeError(f"{type(value).__name__} is not JSON")
+            numbers.append(str(value))
+            return f"__exact_number_{token}_{len(numbers) - 1}__"
+
         try:
-            event = json.loads(body)
+            event = json.loads(body, parse_float=Decimal)
         except ValueError as exc:
             raise CommandError(f"The file is not valid JSON: {exc}") from exc
         if event_id:
             event["event_id"] = str(uuid.uuid4()) if event_id == "new" else event_id
         if timestamp:
             event["timestamp"] = int(time.time()) if timestamp == "now" else int(timestamp)
-        return json.dumps(event, indent=2).encode()
+        text = json.dumps(event, indent=2, default=marker)
+        text = re.sub(
+            rf'"__exact_number_{token}_(\d+)__"', lambda found: numbers[int(found[1])], text
+        )
+        return text.encode()
