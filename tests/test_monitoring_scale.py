@@ -3,7 +3,6 @@ and count them right."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -14,6 +13,7 @@ from django.utils import timezone
 
 from jodo_webhooks.models import InboundEvent, RejectedDelivery
 
+from .helpers import stored_events
 from .scrape import MONITORING_TOKEN, parse
 
 pytestmark = pytest.mark.django_db
@@ -37,23 +37,7 @@ def status(n: int) -> str:
 
 def create_events() -> None:
     now = timezone.now()
-    InboundEvent.objects.bulk_create(
-        (
-            InboundEvent(
-                event_id=str(uuid.uuid4()),
-                event_type="direct.payment.added",
-                version="1.0",
-                occurred_at=now - timedelta(minutes=n),
-                received_at=now - timedelta(minutes=n),
-                payload={},
-                raw_body="{}",
-                payload_digest="0" * 64,
-                status=status(n),
-            )
-            for n in range(EVENTS)
-        ),
-        batch_size=1000,
-    )
+    stored_events(EVENTS, now=now, event_type="direct.payment.added", status=status)
     RejectedDelivery.objects.bulk_create(
         RejectedDelivery(reason="signature", received_at=now - timedelta(minutes=n))
         for n in range(1000)
