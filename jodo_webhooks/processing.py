@@ -21,6 +21,7 @@ from django.utils import timezone
 from .conf import app_settings
 from .exceptions import SkipEvent, WaitForStudent
 from .logs import log_safe
+from .metrics import observe_processing
 from .models import InboundEvent
 from .signals import event_received, is_handled
 
@@ -67,6 +68,7 @@ def process_event(
     # Inside a caller's transaction an error has broken that too: no retry then.
     in_callers_transaction = not transaction.get_autocommit(using=db)
     attempts = 1 if in_callers_transaction else PROCESSING_ATTEMPTS
+    started = time.perf_counter()
     for attempt in range(1, attempts + 1):
         event: InboundEvent | None = None
         try:
@@ -81,17 +83,25 @@ def process_event(
                     attempts=F("attempts") + 1,
                     processed_at=timezone.now(),
                 )
-                return status
+            observe_processing(event.event_type, status, time.perf_counter() - started)
+            return status
         except WaitForStudent as wait:
             waiting = _record_outcome(db, event_pk, claimable, Status.WAITING, reason=wait.reason)
             if waiting is not None:
                 # Whoever applies the student looks for waiting events once it has committed;
                 # looking for the student once `waiting` has committed closes the gap between.
                 transaction.on_commit(partial(_recheck, event_pk, wait), using=db)
+            observe_processing(
+                event.event_type if event else "", waiting, time.perf_counter() - started
+            )
             return waiting
         except SkipEvent as skip:
             # The receivers' work is rolled back; the outcome is recorded in its own transaction.
-            return _record_outcome(db, event_pk, claimable, Status.SKIPPED, reason=skip.reason)
+            outcome = _record_outcome(db, event_pk, claimable, Status.SKIPPED, reason=skip.reason)
+            observe_processing(
+                event.event_type if event else "", outcome, time.perf_counter() - started
+            )
+            return outcome
         except Exception as exc:
             if in_callers_transaction and transaction.get_rollback(using=db):
                 # The caller's transaction is broken (InnoDB rolls a deadlock victim's whole
@@ -110,7 +120,11 @@ def process_event(
             logger.exception(
                 "Processing of Jodo event %s failed: %s", log_safe(event_id), log_safe(exc)
             )
-            return _record_outcome(db, event_pk, claimable, Status.FAILED, error=exc)
+            outcome = _record_outcome(db, event_pk, claimable, Status.FAILED, error=exc)
+            observe_processing(
+                event.event_type if event else "", outcome, time.perf_counter() - started
+            )
+            return outcome
     raise AssertionError("unreachable")
 
 
