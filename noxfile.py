@@ -7,7 +7,7 @@ newest pair on PostgreSQL and MariaDB.
     nox -s "tests(3.13-django6.1-postgres)"   # one session
     nox -s "tests(3.11-django5.2-sqlite)" -- -x -k envelope   # pytest options after --
 
-Each session installs the project (`.[tasks]`, not editable), the pair's Django, the `test`
+Each session installs the project (`.[tasks,metrics]`, not editable), the pair's Django, the `test`
 dependency group and the database driver into a fresh uv virtualenv, and runs pytest on the app's
 own tests (`JODO_NOX_TESTS`, default `tests/app`) with their minimal settings module
 (`JODO_NOX_SETTINGS`, default `tests.app_settings`). The database comes from `DATABASE_URL`
@@ -103,7 +103,7 @@ def tests(session: nox.Session, django: str, drf: str, database: str) -> None:
     type_check = (session.python, django, database) == (NEWEST[0], NEWEST[1], "sqlite")
     groups = ("test", *DRIVER_GROUPS[database], *(("types",) if type_check else ()))
     session.install(
-        ".[tasks]",
+        ".[tasks,metrics]",
         f"Django~={django}.0",
         drf,
         *nox.project.dependency_groups(PYPROJECT, *groups),

@@ -133,6 +133,15 @@ JODO_WEBHOOKS = {
     # student-linked payment events to FeePayment and FeePaymentLine.
     "STUDENT_SYNC": "students.jodo.STUDENT_SYNC",
     "PAYMENT_SYNC": "students.jodo.PAYMENT_SYNC",
+    # Monitoring (README, "Monitoring"): the metrics and health URLs are off without a token.
+    "MONITORING_TOKEN": env("JODO_WEBHOOK_MONITORING_TOKEN", default=""),
+    "HEALTH_PUBLIC": env.bool("JODO_WEBHOOK_HEALTH_PUBLIC", default=False),
+    "HEALTH_MAX_FAILED_EVENTS": env.int("JODO_WEBHOOK_HEALTH_MAX_FAILED_EVENTS", default=0),
+    "HEALTH_MAX_WAITING_MINUTES": env.int("JODO_WEBHOOK_HEALTH_MAX_WAITING_MINUTES", default=15),
+    "HEALTH_MAX_SILENCE_HOURS": env.int("JODO_WEBHOOK_HEALTH_MAX_SILENCE_HOURS", default=0),
+    "HEALTH_MAX_PAYMENT_WAITING_HOURS": env.int(
+        "JODO_WEBHOOK_HEALTH_MAX_PAYMENT_WAITING_HOURS", default=24
+    ),
 }
 
 LOGGING = {

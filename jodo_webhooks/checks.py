@@ -50,6 +50,10 @@ def check_configuration(app_configs: Any = None, **kwargs: Any) -> list[Error | 
         "MAX_BODY_BYTES",
         "MAX_EVENT_AGE_DAYS",
         "REJECTED_DELIVERY_LIMIT",
+        "HEALTH_MAX_FAILED_EVENTS",
+        "HEALTH_MAX_WAITING_MINUTES",
+        "HEALTH_MAX_SILENCE_HOURS",
+        "HEALTH_MAX_PAYMENT_WAITING_HOURS",
     ):
         value = getattr(app_settings, name)
         if value is None and name == "MAX_EVENT_AGE_DAYS":

@@ -76,6 +76,20 @@ class AppSettings:
     # The ERP's payment sync: a dotted path to a `jodo_webhooks.PaymentSync` (or the object).
     # Set (with STUDENT_SYNC), the app applies the student-linked payment events itself.
     PAYMENT_SYNC: Setting[str | PaymentSync | None] = Setting(None)
+    # Monitoring (README, "Monitoring"). The bearer token the metrics URL requires, and the
+    # health URL unless HEALTH_PUBLIC; empty, both answer 404.
+    MONITORING_TOKEN: Setting[str] = Setting("")
+    # The health URL answers anyone, with the verdict and the names of failing checks only.
+    HEALTH_PUBLIC: Setting[bool] = Setting(False)
+    # The health verdict (`jodo_status --check`, the health URL) needs attention when more
+    # failed events than this are not dismissed,
+    HEALTH_MAX_FAILED_EVENTS: Setting[int] = Setting(0)
+    # when an event has waited for processing longer than this (0: never),
+    HEALTH_MAX_WAITING_MINUTES: Setting[int] = Setting(15)
+    # when no event has been received for this long (0: never; set it where silence is unusual),
+    HEALTH_MAX_SILENCE_HOURS: Setting[int] = Setting(0)
+    # when a payment has waited longer than this for its student (0: never).
+    HEALTH_MAX_PAYMENT_WAITING_HOURS: Setting[int] = Setting(24)
 
     # Derived values.
 

@@ -16,6 +16,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import router, transaction
 from django.db.models import QuerySet
 
+from .metrics import observe_dismissals
 from .models import InboundEvent
 from .processing import process_event
 from .student_sync import StudentSync
@@ -98,6 +99,7 @@ def dismiss_events(event_pks: Iterable[int], *, user: Any, reason: str) -> list[
             status=Status.DISMISSED, status_reason=f"Dismissed by {user.get_username()}: {reason}"
         )
         LogEntry.objects.log_actions(user.pk, events, CHANGE, change_message=f"Dismissed: {reason}")
+    observe_dismissals(event.event_type for event in events)
     return events
 
 

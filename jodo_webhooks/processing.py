@@ -25,6 +25,7 @@ from django.utils import timezone
 from .conf import app_settings
 from .exceptions import SkipEvent, WaitForStudent
 from .logs import log_safe
+from .metrics import observe_processing
 from .models import InboundEvent
 from .recording import AlreadyRecorded, insert_event
 from .signals import event_received, is_handled
@@ -186,6 +187,7 @@ def process_new_event(db: str, event: InboundEvent) -> None:
     error if the row could not be stored (the answer is then 503: nothing was kept). `event`
     is unsaved; on return it is the row as stored.
     """
+    started = time.perf_counter()
     planned = planned_outcome(event)
     succeeded = outcome(*planned) | {"attempts": 1}
 
@@ -203,6 +205,7 @@ def process_new_event(db: str, event: InboundEvent) -> None:
         _set(event, failure.fields | {"attempts": 1})
         insert_event(db, event)
         failure.recheck_on_commit(db, event.pk)
+    observe_processing(event.event_type, event.status, time.perf_counter() - started)
 
 
 def _set(event: InboundEvent, fields: dict[str, Any]) -> None:
@@ -222,6 +225,7 @@ def process_event(event_pk: int, *, force: bool = False) -> str | None:
     claimable: list[str] = list(Status) if force else list(RETRYABLE_STATUSES)
     db = router.db_for_write(InboundEvent)
     claimed: list[InboundEvent] = []  # the event as the latest attempt claimed it
+    started = time.perf_counter()
 
     def claim_and_run() -> str | None:
         claimed.clear()
@@ -239,12 +243,15 @@ def process_event(event_pk: int, *, force: bool = False) -> str | None:
         return claimed[0].event_id if claimed else f"pk={event_pk}"
 
     result = _attempt(db, name, claim_and_run)
-    if not isinstance(result, Failure):
-        return result
-    # The receivers' work is rolled back; the outcome is recorded in its own transaction.
-    status = _record_outcome(db, event_pk, claimable, claimed[0] if claimed else None, result)
-    if status is not None:
-        result.recheck_on_commit(db, event_pk)
+    if isinstance(result, Failure):
+        # The receivers' work is rolled back; the outcome is recorded in its own transaction.
+        status = _record_outcome(db, event_pk, claimable, claimed[0] if claimed else None, result)
+        if status is not None:
+            result.recheck_on_commit(db, event_pk)
+    else:
+        status = result
+    event_type = claimed[0].event_type if claimed else ""
+    observe_processing(event_type, status, time.perf_counter() - started)
     return status
 
 

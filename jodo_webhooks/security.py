@@ -97,9 +97,13 @@ def check_signature(request: HttpRequest, body: bytes) -> Refusal | None:
 
 
 def secret_values() -> list[str]:
-    """Every configured value that must never be stored or shown: the signing secrets and the
-    custom header's value."""
-    values = [*app_settings.secrets, app_settings.HEADER_VALUE or ""]
+    """Every configured value that must never be stored or shown: the signing secrets, the
+    custom header's value and the monitoring token."""
+    values = [
+        *app_settings.secrets,
+        app_settings.HEADER_VALUE or "",
+        app_settings.MONITORING_TOKEN or "",
+    ]
     return [value for value in values if value]
 
 

@@ -35,6 +35,7 @@ from rest_framework.views import APIView, exception_handler
 from .conf import app_settings
 from .envelope import InvalidBody, parse_body, validate_envelope
 from .logs import log_safe
+from .metrics import observe_delivery
 from .models import RejectedDelivery
 from .receiving import receive_envelope
 from .recording import Delivery, RecordedDelivery
@@ -271,10 +272,12 @@ def receive(request: HttpRequest, address: str | None) -> RecordedDelivery:
 
 
 def answer(outcome: RecordedDelivery | NotAccepted) -> tuple[int, dict[str, Any]]:
-    """The status and JSON body Jodo gets for every outcome: the one place they are decided.
-    2xx means exactly: this event is durably recorded."""
+    """The status and JSON body Jodo gets for every outcome: the one place they are decided
+    (and counted for the metrics). 2xx means exactly: this event is durably recorded."""
     if isinstance(outcome, RecordedDelivery):
+        observe_delivery(outcome.kind.value)
         return 200, {"status": outcome.kind.value, "event_id": outcome.event.event_id}
+    observe_delivery(outcome.reason if isinstance(outcome, Refused) else outcome.code)
     body: dict[str, Any] = {"error": outcome.code, "detail": outcome.detail}
     if isinstance(outcome, Refused) and outcome.errors is not None:
         body["errors"] = outcome.errors

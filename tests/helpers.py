@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -118,3 +119,27 @@ def admin_listed(client: Client, url: str, **query: str) -> list[Any]:
     assert response.status_code == 200, response.content
     assert "e" not in response.wsgi_request.GET, "the admin refused the query"
     return list(response.context["cl"].result_list)
+
+
+def stored_events(
+    count: int, *, now: datetime, event_type: str, **fields: Callable[[int], Any]
+) -> list[InboundEvent]:
+    """`count` small events bulk-created for scale tests, the nth received n minutes before
+    `now`; each keyword computes that field of the nth event (`status=lambda n: ...`)."""
+    return InboundEvent.objects.bulk_create(
+        (
+            InboundEvent(
+                event_id=str(uuid.uuid4()),
+                event_type=event_type,
+                version="1.0",
+                occurred_at=now - timedelta(minutes=n),
+                received_at=now - timedelta(minutes=n),
+                payload={},
+                raw_body="{}",
+                payload_digest="0" * 64,
+                **{name: value(n) for name, value in fields.items()},
+            )
+            for n in range(count)
+        ),
+        batch_size=1000,
+    )

@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import itertools
 import re
-import uuid
 import zoneinfo
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,9 +19,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jodo_webhooks.admin.overview import REASON_PREFIX, hour_bounds
-from jodo_webhooks.models import InboundEvent
 
 from ..factories import InboundEventFactory
+from ..helpers import stored_events
 from ..overview_support import counted_by, record_known_events
 
 pytestmark = pytest.mark.django_db
@@ -124,23 +123,12 @@ def test_the_overview_takes_a_fixed_number_of_queries_with_20000_events(admin_cl
     record_known_events(now)
     few = queries(admin_client)
     statuses = ["processed"] * 16 + ["failed", "skipped", "ignored", "received"]
-    InboundEvent.objects.bulk_create(
-        (
-            InboundEvent(
-                event_id=str(uuid.uuid4()),
-                event_type="masterdata.student.registered",
-                version="1.0",
-                occurred_at=now - timedelta(minutes=n),
-                received_at=now - timedelta(minutes=n),
-                payload={},
-                raw_body="{}",
-                payload_digest="0" * 64,
-                status=statuses[n % len(statuses)],
-                status_reason=f"RuntimeError: broken {n % 50}" if n % 20 == 16 else "",
-            )
-            for n in range(20_000)
-        ),
-        batch_size=1000,
+    stored_events(
+        20_000,
+        now=now,
+        event_type="masterdata.student.registered",
+        status=lambda n: statuses[n % len(statuses)],
+        status_reason=lambda n: f"RuntimeError: broken {n % 50}" if n % 20 == 16 else "",
     )
     many = queries(admin_client)
     # Session, user, and one query each: statuses, hours, rejected hours, waiting and failed,

@@ -5,7 +5,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
+from jodo_webhooks.health import problems
 from jodo_webhooks.models import InboundEvent, RejectedDelivery
+from jodo_webhooks.monitoring import take_snapshot
 from jodo_webhooks.signals import receivers_by_event_type
 
 Status = InboundEvent.Status
@@ -15,13 +17,21 @@ class Command(BaseCommand):
     help = (
         "Health of the Jodo webhook receiver: events by status and type, the oldest failure, "
         "the last event received and the latest rejected deliveries. Exits 1 when failed "
-        "events are waiting (dismissed ones do not count)."
+        "events are waiting (dismissed ones do not count). With --check, only the health "
+        "verdict: one line, and exit 1 with the reasons when something needs attention."
     )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--rejected", type=int, default=5, help="Rejected deliveries to list.")
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="Only the health verdict (the HEALTH_* thresholds), for cron and monit.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["check"]:
+            return self.check_health()
         out = self.stdout.write
         rows = (
             InboundEvent.objects.order_by()
@@ -67,6 +77,19 @@ class Command(BaseCommand):
                 "see `manage.py jodo_reprocess --failed`, or dismiss in the admin those that "
                 "can never succeed."
             )
+
+    def check_health(self) -> None:
+        snapshot = take_snapshot()
+        found = problems(snapshot)
+        if found:
+            raise CommandError(
+                "Jodo webhooks need attention:\n" + "\n".join(f"- {p.message}" for p in found)
+            )
+        last = snapshot.last_received_at
+        self.stdout.write(
+            f"OK: {snapshot.failed.count} failed, {snapshot.waiting.count} waiting, "
+            f"last event received {f'{last:%Y-%m-%d %H:%M:%S %Z}' if last else 'never'}"
+        )
 
 
 def _describe(event: InboundEvent) -> str:
