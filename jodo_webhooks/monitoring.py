@@ -19,9 +19,8 @@ from .models import InboundEvent, RejectedDelivery
 
 Status = InboundEvent.Status
 
-# A payment event whose student the ERP does not know yet (the payment sync's status). Counted
-# by its value, so the query works before and after that status exists.
-PAYMENT_WAITING = "waiting"
+# A payment event whose student the ERP does not know yet (the payment sync's status).
+PAYMENT_WAITING = Status.WAITING.value
 
 REJECTED_WINDOW = timedelta(hours=1)
 

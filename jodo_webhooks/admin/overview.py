@@ -34,9 +34,17 @@ HOURS = 48
 TOP_REASONS = 10
 REASON_PREFIX = 200  # failures are grouped by their reason's first characters
 # Not processed yet: recorded and not run, or (payments) waiting for their student to exist.
-WAITING_STATUSES = [Status.RECEIVED.value, "waiting"]
-# What needs an operator first; statuses the app does not know (yet) follow.
-STATUS_ORDER = ["failed", "waiting", "received", "skipped", "ignored", "dismissed", "processed"]
+WAITING_STATUSES = [Status.RECEIVED.value, Status.WAITING.value]
+# What needs an operator first; statuses the app does not know follow.
+STATUS_ORDER = [
+    Status.FAILED.value,
+    Status.WAITING.value,
+    Status.RECEIVED.value,
+    Status.SKIPPED.value,
+    Status.IGNORED.value,
+    Status.DISMISSED.value,
+    Status.PROCESSED.value,
+]
 
 
 @dataclass(frozen=True)
