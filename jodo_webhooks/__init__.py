@@ -1,8 +1,11 @@
 """Receive Jodo's webhooks in a Django project: the public API.
 
-The names in `__all__` are kept stable across minor versions, as are the few modules and names
-that docs/public-api.md lists besides them (the models, `processing.process_event`, the admin
-classes, `operations`, ...). Everything else in the package is internal.
+The names in `__all__` are kept stable across minor versions, as are the few names outside
+this module that docs/public-api.md lists besides them (the models, `processing.process_event`,
+`tasks.process_event_task`, the admin classes, `operations.dismiss_events` and
+`unlink_students`, the exception reporter filter, the URLs, settings keys, check ids and metric
+names). `Status`, the old name of `StudentStatus`, still imports with a DeprecationWarning until
+0.3.0. Everything else in the package is internal.
 """
 
 from __future__ import annotations

@@ -1,17 +1,24 @@
 """The `event_received` signal, and which event types have receivers.
 
-`event_received` is sent once per processing attempt of a recorded event, inside the
-processing transaction, with the `InboundEvent` row locked; not for an event that originated
-longer ago than `MAX_EVENT_AGE_DAYS` (it is `skipped` without being sent).
+`event_received` is sent once per processing attempt (again if a deadlock or a lost unique-key
+race restarts the attempt's transaction), inside the processing transaction, with the
+`InboundEvent` row locked. For an event already recorded (a redelivery, a task, a reprocess)
+that is the row `processing.process_event` claimed with SELECT ... FOR UPDATE SKIP LOCKED; for
+a new delivery processed inline (`processing.process_new_event`) it is the row the same
+transaction has just inserted, which no one else can see before it commits. It is not sent for
+an event that originated longer ago than `MAX_EVENT_AGE_DAYS` before it was received: such an
+event is marked `skipped` without reaching any receiver.
     sender: the InboundEvent class.
-    event: the InboundEvent being processed.
+    event: the InboundEvent being processed, as it was before the attempt (`status` and
+        `attempts` included).
     event_type: its `event` code, e.g. "masterdata.student.registered".
 
 Receivers registered with `@receiver(*event_types)` get only those types, and their
 registration is what decides the outcome: an event whose type has no registered receiver is
 `ignored`; one whose receivers all ran without raising is `processed`. Return values do not
-matter. A receiver raises `SkipEvent` to leave the event deliberately unapplied and any other
-exception to fail it; either way every receiver's work is rolled back.
+matter. A receiver raises `SkipEvent` to leave the event deliberately unapplied,
+`WaitForStudent` to have it wait (`waiting`) for a student the ERP does not know yet, and any
+other exception to fail it; in every case every receiver's work is rolled back.
 
 A plain `event_received.connect(...)` receiver still gets every event (for auditing, say), but
 does not make any type handled.
