@@ -631,10 +631,24 @@ def release_waiting_payments(
         )
         if value
     ]
+    # A payment may name its student by custom_identifier alone, which has no column of its own.
+    ids += _custom_identifier_filters(event.payload)
     if not ids:
         return
     db = router.db_for_write(InboundEvent)
     transaction.on_commit(partial(_process_waiting, db, reduce(operator.or_, ids)), using=db)
+
+
+def _custom_identifier_filters(payload: Any) -> list[Q]:
+    """The waiting events whose payload names the student event's custom_identifier, as text or,
+    all digits, as the number Jodo may send (JodoIdField reads both as this text)."""
+    student = payload.get("student") if isinstance(payload, dict) else None
+    value = student.get("custom_identifier") if isinstance(student, dict) else None
+    if not isinstance(value, str) or not value.strip():
+        return []
+    text = value.strip()
+    sent_as: list[str | int] = [text, int(text)] if text.isascii() and text.isdigit() else [text]
+    return [Q(payload__student__custom_identifier=form) for form in sent_as]
 
 
 def _process_waiting(db: str, ids: Q) -> None:
