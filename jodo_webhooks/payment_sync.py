@@ -76,6 +76,13 @@ SYNCED_PAYMENT_EVENT_TYPES = (
     | frozenset({PAY_PAYMENT_DEBITED, PAY_PAYMENT_SETTLED})
 )
 
+# Integer fields the database refuses negative numbers in.
+UNSIGNED_FIELDS = (
+    models.PositiveSmallIntegerField,
+    models.PositiveIntegerField,
+    models.PositiveBigIntegerField,
+)
+
 # The PaymentData attributes that `PaymentSync.fields` may map to model fields.
 PAYMENT_FIELDS = (
     "product",
@@ -320,6 +327,11 @@ class PaymentSync(_MoneyModel):
             problems += [f"difference: {p}" for p in difference.problems(model)]
             if not opts.get_field(self.difference).null:
                 problems.append(f"{model.__name__}.{self.difference} must be null=True.")
+            if isinstance(opts.get_field(self.difference), UNSIGNED_FIELDS):
+                problems.append(
+                    f"{model.__name__}.{self.difference} cannot hold a negative difference (lines "
+                    "adding up to more than the amount): use a signed field."
+                )
         if self.lines is not None:
             problems += self.lines.problems(model)
         return problems

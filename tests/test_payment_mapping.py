@@ -64,6 +64,19 @@ def test_a_mapping_that_cannot_hold_money_exactly_or_find_its_rows_is_reported(s
     ]
 
 
+def test_a_difference_field_that_cannot_be_negative_is_reported(settings):
+    """Lines adding up to more than the amount give a negative difference: a positive integer
+    field would refuse it, and every event of that payment would fail."""
+    broken = dataclasses.replace(RECEIPT_SYNC, difference="stage")  # PositiveSmallIntegerField
+    use(settings, "tests.pupils.jodo.PUPIL_SYNC", broken)
+
+    assert e008_messages() == [
+        "JODO_WEBHOOKS PAYMENT_SYNC: Receipt.stage must be null=True.",
+        "JODO_WEBHOOKS PAYMENT_SYNC: Receipt.stage cannot hold a negative difference (lines "
+        "adding up to more than the amount): use a signed field.",
+    ]
+
+
 def test_a_payment_model_that_is_not_the_student_syncs_is_reported(settings):
     use(settings, "students.jodo.STUDENT_SYNC", RECEIPT_SYNC)  # Receipt points at Pupil
 
