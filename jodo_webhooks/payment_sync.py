@@ -431,7 +431,8 @@ class PaymentSync(_MoneyModel):
             if self.state_changed_at:
                 setattr(payment, self.state_changed_at, data.occurred_at)
         amount = self.amount_field
-        if newer("amount", data.amount):
+        took_amount = newer("amount", data.amount)
+        if took_amount:
             assert data.amount is not None
             setattr(payment, amount.field, amount.to_model(data.amount, self.model_class))
         for name, model_field in self.fields.items():
@@ -446,22 +447,27 @@ class PaymentSync(_MoneyModel):
         if latest is None or data.occurred_at > latest:
             setattr(payment, self.jodo_updated_at, data.occurred_at)
         setattr(payment, self.jodo_versions, versions)
-        if self.difference:
-            self._set_difference(payment, versions, data)
+        self._set_difference(payment, versions, data, changed=took_amount or lines is not None)
         return lines
 
-    def _set_difference(self, payment: Any, versions: dict[str, Any], data: PaymentData) -> None:
-        assert self.difference is not None
+    def _set_difference(
+        self, payment: Any, versions: dict[str, Any], data: PaymentData, *, changed: bool
+    ) -> None:
+        """Store amount minus lines in `difference`, if mapped; warn when it changes (without the
+        field: when this event changed the amount or the lines), so operators see it either way."""
         if "lines_total" not in versions or "amount" not in versions:
-            setattr(payment, self.difference, None)
+            if self.difference:
+                setattr(payment, self.difference, None)
             return
         amount = self.amount_field
         paid = amount.rupees(getattr(payment, amount.field))
         gap = paid - Decimal(versions["lines_total"])
-        value = Amount(self.difference, amount.unit).to_model(gap, self.model_class)
-        known = getattr(payment, self.difference)
-        setattr(payment, self.difference, value)
-        if gap and (known is None or Decimal(known) != value):  # said once, when it changes
+        if self.difference:
+            value = Amount(self.difference, amount.unit).to_model(gap, self.model_class)
+            known = getattr(payment, self.difference)
+            setattr(payment, self.difference, value)
+            changed = known is None or Decimal(known) != value
+        if gap and changed:  # said once, when it changes
             logger.warning(
                 "Jodo payment %s: its lines add up to %s, not %s (difference %s)",
                 log_safe(data.payment_id),

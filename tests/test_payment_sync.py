@@ -7,6 +7,7 @@ payments in Jodo's names and rupees whatever the ERP stores.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -262,6 +263,20 @@ def test_lines_that_do_not_add_up_are_kept_and_their_difference_shown(
     assert payment["lines"] == {"TUITION_FEE": Decimal(600), "BOOKS": Decimal("300.50")}
     assert payment["difference"] == Decimal("99.50")
     assert "add up to 900.50, not 1000" in caplog.text
+
+
+def test_lines_that_do_not_add_up_are_logged_without_a_difference_field(
+    deliver, erp, student, settings, caplog
+):
+    """The difference field is optional; the operators' warning is not."""
+    sync = dataclasses.replace(payment_sync.configured_sync(), difference=None)
+    settings.JODO_WEBHOOKS = {**settings.JODO_WEBHOOKS, "PAYMENT_SYNC": sync}
+    details = [{"fee_component": "TUITION_FEE", "amount": "600"}]
+
+    apply(deliver, payment_event(amount=1000, details=details))
+
+    assert erp.payment("pay_1")["lines"] == {"TUITION_FEE": Decimal(600)}
+    assert "add up to 600, not 1000" in caplog.text
 
 
 def test_a_newer_event_replaces_the_lines(deliver, erp, student):
