@@ -38,7 +38,7 @@ import operator
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property, lru_cache, partial, reduce
@@ -371,12 +371,16 @@ class PaymentSync(_MoneyModel):
             else:
                 self._check_student(students, payment, data)
             before = {name: getattr(payment, name) for name in self.jodo_owned_fields}
-            new_lines = self._merge(payment, data, _version(data, event.event_id))
+            version = _version(data, event.event_id)
+            new_lines = self._merge(payment, data, version)
+            refreshed = self._merge_line_values(payment, data, version)
             changed = any(getattr(payment, name) != value for name, value in before.items())
             if created or changed:
                 payment.save(using=db, force_insert=created)
             if self.lines is not None and new_lines is not None:
                 self._replace_lines(db, payment, new_lines, created=created)
+            elif refreshed:
+                self._update_line_values(db, payment, refreshed)
         return payment
 
     def _locked_payment(self, db: str, payment_id: str) -> Any:
@@ -443,6 +447,7 @@ class PaymentSync(_MoneyModel):
         if self.lines is not None and newer("lines", data.lines or None):
             lines = _unique_lines(data)
             versions["lines_total"] = str(sum((line.amount for line in lines), Decimal(0)))
+            versions["line_components"] = sorted(line.component for line in lines)
         latest = getattr(payment, self.jodo_updated_at)
         if latest is None or data.occurred_at > latest:
             setattr(payment, self.jodo_updated_at, data.occurred_at)
@@ -476,6 +481,54 @@ class PaymentSync(_MoneyModel):
                 gap,
             )
 
+    def _merge_line_values(self, payment: Any, data: PaymentData, version: Version) -> set[str]:
+        """A line's mapped fields (its UTR, its settlement time) are values like the payment's:
+        per component and field, the newest event that states one wins, and a null never blanks
+        it, in any arrival order. Kept in `jodo_versions["line_values"]` as [value, *version].
+        Returns the current lines' components whose values this event changed."""
+        if self.lines is None or not self.lines.fields:
+            return set()
+        versions: dict[str, Any] = getattr(payment, self.jodo_versions)
+        known: dict[str, dict[str, list[Any]]] = {
+            component: dict(values) for component, values in versions.get("line_values", {}).items()
+        }
+        changed: set[str] = set()
+        for line in data.lines:
+            for name in self.lines.fields:
+                value = getattr(line, name)
+                held = known.get(line.component, {}).get(name)
+                if value is None or (held is not None and tuple(held[1:4]) >= version):
+                    continue
+                stored = value.isoformat() if isinstance(value, datetime) else value
+                known.setdefault(line.component, {})[name] = [stored, *version]
+                changed.add(line.component)
+        if changed:
+            setattr(payment, self.jodo_versions, {**versions, "line_values": known})
+        return changed & set(versions.get("line_components", ()))
+
+    def _line_values(self, payment: Any, component: str) -> dict[str, Any]:
+        """The model fields and values of a line's mapped fields, from `line_values`."""
+        spec = self.lines
+        assert spec is not None
+        held = getattr(payment, self.jodo_versions).get("line_values", {}).get(component, {})
+        values: dict[str, Any] = {}
+        for name, model_field in spec.fields.items():
+            value = held[name][0] if name in held else None
+            if value is not None and name == "settled_at":
+                value = datetime.fromisoformat(value)
+            values[model_field] = _text(spec.model_class, model_field, value)
+        return values
+
+    def _update_line_values(self, db: str, payment: Any, components: set[str]) -> None:
+        """An older event brought a UTR or time the kept lines lacked: one UPDATE per line."""
+        spec = self.lines
+        assert spec is not None
+        manager = spec.model_class._base_manager.db_manager(db)
+        for component in sorted(components):
+            manager.filter(**{spec.payment: payment, spec.component: component}).update(
+                **self._line_values(payment, component)
+            )
+
     def _replace_lines(
         self, db: str, payment: Any, lines: list[PaymentLine], *, created: bool
     ) -> None:
@@ -496,10 +549,7 @@ class PaymentSync(_MoneyModel):
                     spec.payment: payment,
                     spec.component: line.component,
                     amount.field: amount.to_model(line.amount, spec.model_class),
-                    **{
-                        model_field: _text(spec.model_class, model_field, getattr(line, name))
-                        for name, model_field in spec.fields.items()
-                    },
+                    **self._line_values(payment, line.component),
                 }
             )
             for line in lines

@@ -385,3 +385,44 @@ def test_a_cancelled_payment_keeps_its_row_amounts_and_lines(deliver, erp, stude
     payment = erp.payment("pay_1")
     assert (payment["state"], payment["amount"]) == ("cancelled", Decimal("450.25"))
     assert payment["lines"] == {"TUITION_FEE": Decimal("450.25")}
+
+
+@pytest.mark.parametrize("settlement_first", [True, False])
+def test_a_newer_event_without_line_utrs_keeps_the_lines_utrs(
+    deliver, settings, jodo_settings, settlement_first
+):
+    """Lines as a whole are the newest event's, but a line's UTR and settlement time are values
+    like the payment's: an event that leaves them null never blanks them, in any order."""
+    erp = use_erp(settings, "students")  # the reference ERP maps the lines' UTR and time
+    erp.students.create_student("A1", jodo_student_id="J-1")
+    settled_at = "2026-06-02T09:00:00Z"
+    settled = payment_event(
+        SETTLED,
+        timestamp=timestamp(20),
+        amount=300,
+        details=[
+            {"fee_component": "TUITION_FEE", "amount": "200", "settlement_utr": "UTR-T"},
+            {"fee_component": "BOOKS", "amount": "100", "settled_at": settled_at},
+        ],
+    )
+    bounced = payment_event(
+        BOUNCED,
+        timestamp=timestamp(10),
+        amount=300,
+        details=[
+            {"fee_component": "TUITION_FEE", "amount": "200"},
+            {"fee_component": "BOOKS", "amount": "100", "settlement_utr": "UTR-B"},
+        ],
+    )
+
+    for body in [settled, bounced] if settlement_first else [bounced, settled]:
+        apply(deliver, body)
+
+    lines = {
+        line.component: (line.settlement_utr, line.settled_at)
+        for line in erp.payment_model.objects.get().lines.all()
+    }
+    assert lines == {
+        "TUITION_FEE": ("UTR-T", None),
+        "BOOKS": ("UTR-B", datetime(2026, 6, 2, 9, 0, tzinfo=UTC)),
+    }
