@@ -320,6 +320,11 @@ class PaymentSync(_MoneyModel):
                 f"{model.__name__}.{self.student} is not a foreign key to the STUDENT_SYNC's "
                 f"model ({students.model_class.__name__})."
             )
+        elif opts.get_field(self.student).null:  # PostgreSQL cannot lock an outer join's side
+            problems.append(
+                f"{model.__name__}.{self.student} must not be null=True: every payment has its "
+                "student, and it is locked with the payment."
+            )
         if not isinstance(opts.get_field(self.jodo_versions), models.JSONField):
             problems.append(f"{model.__name__}.{self.jodo_versions} must be a JSONField.")
         if self.difference:

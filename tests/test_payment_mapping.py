@@ -11,6 +11,7 @@ from django.core.checks import run_checks
 from jodo_webhooks import Amount, PaymentLines
 from students.jodo import PAYMENT_SYNC
 from tests.pupils.jodo import RECEIPT_SYNC
+from tests.pupils.models import Receipt
 
 from .payment_erps import PAYMENT_ERPS
 
@@ -74,6 +75,18 @@ def test_a_difference_field_that_cannot_be_negative_is_reported(settings):
         "JODO_WEBHOOKS PAYMENT_SYNC: Receipt.stage must be null=True.",
         "JODO_WEBHOOKS PAYMENT_SYNC: Receipt.stage cannot hold a negative difference (lines "
         "adding up to more than the amount): use a signed field.",
+    ]
+
+
+def test_a_student_field_that_may_be_null_is_reported(settings, monkeypatch):
+    """The payment is locked together with its student (one statement); PostgreSQL refuses to
+    lock the nullable side of an outer join, so every event would fail there."""
+    monkeypatch.setattr(Receipt._meta.get_field("pupil"), "null", True)
+    use(settings, "tests.pupils.jodo.PUPIL_SYNC", "tests.pupils.jodo.RECEIPT_SYNC")
+
+    assert e008_messages() == [
+        "JODO_WEBHOOKS PAYMENT_SYNC: Receipt.pupil must not be null=True: every payment has its "
+        "student, and it is locked with the payment."
     ]
 
 
