@@ -374,7 +374,7 @@ class PaymentSync(_MoneyModel):
                 )
                 setattr(payment, self.jodo_versions, {})
             else:
-                self._check_student(students, payment, data)
+                self._check_student(db, students, payment, data)
             before = {name: getattr(payment, name) for name in self.jodo_owned_fields}
             version = _version(data, event.event_id)
             new_lines = self._merge(payment, data, version)
@@ -399,7 +399,9 @@ class PaymentSync(_MoneyModel):
         # Ids compare exactly: a row a case-insensitive collation also finds is another payment.
         return next((p for p in rows if getattr(p, self.jodo_payment_id) == payment_id), None)
 
-    def _check_student(self, students: StudentSync, payment: Any, data: PaymentData) -> None:
+    def _check_student(
+        self, db: str, students: StudentSync, payment: Any, data: PaymentData
+    ) -> None:
         """The payment stays with its student: an event naming another one changes nothing."""
         ref = data.student
         assert ref is not None
@@ -408,11 +410,10 @@ class PaymentSync(_MoneyModel):
         if ref.jodo_student_id and known_jodo_id:
             same = known_jodo_id == ref.jodo_student_id
         else:
-            same = (ref.identifier or None) == getattr(student, students.identifier) or bool(
-                students.custom_identifier
-                and ref.custom_identifier
-                and ref.custom_identifier == getattr(student, students.custom_identifier)
-            )
+            # Without two Jodo ids to compare, the event's ids must point at this student and at
+            # no other, exactly as they must for a new payment (one query).
+            found = _find_student(db, students, ref)
+            same = found is not None and found.pk == student.pk
         if not same:
             raise PaymentConflict(
                 f"payment {data.payment_id!r} belongs to student {student.pk}, but "

@@ -332,6 +332,24 @@ def test_a_payment_that_names_another_student_changes_nothing(deliver, erp, stud
     assert erp.payment("pay_1")["student"] == "A1"
 
 
+def test_a_known_payment_whose_event_names_another_students_jodo_id_changes_nothing(deliver, erp):
+    """The payment's student has no Jodo id yet: the event's identifier is its, but the event's
+    Jodo id is another student's. A new payment with these ids is a conflict; so is this."""
+    erp.students.create_student("A1", jodo_student_id=None)
+    erp.students.create_student("B2", jodo_student_id="J-2")
+    apply(deliver, payment_event(amount=100, jodo_student_id=None, timestamp=timestamp(20)))
+
+    event = apply(
+        deliver,
+        payment_event(UPDATED, amount=5, jodo_student_id="J-2", timestamp=timestamp(10)),
+        "failed",
+    )
+
+    assert "PaymentConflict" in event.last_error
+    payment = erp.payment("pay_1")
+    assert (payment["student"], payment["amount"]) == ("A1", Decimal(100))
+
+
 def test_a_conflict_names_its_records_as_data(deliver, erp, student):
     erp.students.create_student("B2", jodo_student_id="J-2")
     apply(deliver, payment_event(amount=100, timestamp=timestamp(20)))
