@@ -38,7 +38,7 @@ import operator
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property, lru_cache, partial, reduce
@@ -74,6 +74,13 @@ SYNCED_PAYMENT_EVENT_TYPES = (
     DIRECT_PAYMENT_EVENT_TYPES
     | FLEX_PAYMENT_EVENT_TYPES
     | frozenset({PAY_PAYMENT_DEBITED, PAY_PAYMENT_SETTLED})
+)
+
+# Integer fields the database refuses negative numbers in.
+UNSIGNED_FIELDS = (
+    models.PositiveSmallIntegerField,
+    models.PositiveIntegerField,
+    models.PositiveBigIntegerField,
 )
 
 # The PaymentData attributes that `PaymentSync.fields` may map to model fields.
@@ -313,6 +320,11 @@ class PaymentSync(_MoneyModel):
                 f"{model.__name__}.{self.student} is not a foreign key to the STUDENT_SYNC's "
                 f"model ({students.model_class.__name__})."
             )
+        elif opts.get_field(self.student).null:  # PostgreSQL cannot lock an outer join's side
+            problems.append(
+                f"{model.__name__}.{self.student} must not be null=True: every payment has its "
+                "student, and it is locked with the payment."
+            )
         if not isinstance(opts.get_field(self.jodo_versions), models.JSONField):
             problems.append(f"{model.__name__}.{self.jodo_versions} must be a JSONField.")
         if self.difference:
@@ -320,6 +332,11 @@ class PaymentSync(_MoneyModel):
             problems += [f"difference: {p}" for p in difference.problems(model)]
             if not opts.get_field(self.difference).null:
                 problems.append(f"{model.__name__}.{self.difference} must be null=True.")
+            if isinstance(opts.get_field(self.difference), UNSIGNED_FIELDS):
+                problems.append(
+                    f"{model.__name__}.{self.difference} cannot hold a negative difference (lines "
+                    "adding up to more than the amount): use a signed field."
+                )
         if self.lines is not None:
             problems += self.lines.problems(model)
         return problems
@@ -357,14 +374,18 @@ class PaymentSync(_MoneyModel):
                 )
                 setattr(payment, self.jodo_versions, {})
             else:
-                self._check_student(students, payment, data)
+                self._check_student(db, students, payment, data)
             before = {name: getattr(payment, name) for name in self.jodo_owned_fields}
-            new_lines = self._merge(payment, data, _version(data, event.event_id))
+            version = _version(data, event.event_id)
+            new_lines = self._merge(payment, data, version)
+            refreshed = self._merge_line_values(payment, data, version)
             changed = any(getattr(payment, name) != value for name, value in before.items())
             if created or changed:
                 payment.save(using=db, force_insert=created)
             if self.lines is not None and new_lines is not None:
                 self._replace_lines(db, payment, new_lines, created=created)
+            elif refreshed:
+                self._update_line_values(db, payment, refreshed)
         return payment
 
     def _locked_payment(self, db: str, payment_id: str) -> Any:
@@ -378,7 +399,9 @@ class PaymentSync(_MoneyModel):
         # Ids compare exactly: a row a case-insensitive collation also finds is another payment.
         return next((p for p in rows if getattr(p, self.jodo_payment_id) == payment_id), None)
 
-    def _check_student(self, students: StudentSync, payment: Any, data: PaymentData) -> None:
+    def _check_student(
+        self, db: str, students: StudentSync, payment: Any, data: PaymentData
+    ) -> None:
         """The payment stays with its student: an event naming another one changes nothing."""
         ref = data.student
         assert ref is not None
@@ -387,11 +410,10 @@ class PaymentSync(_MoneyModel):
         if ref.jodo_student_id and known_jodo_id:
             same = known_jodo_id == ref.jodo_student_id
         else:
-            same = (ref.identifier or None) == getattr(student, students.identifier) or bool(
-                students.custom_identifier
-                and ref.custom_identifier
-                and ref.custom_identifier == getattr(student, students.custom_identifier)
-            )
+            # Without two Jodo ids to compare, the event's ids must point at this student and at
+            # no other, exactly as they must for a new payment (one query).
+            found = _find_student(db, students, ref)
+            same = found is not None and found.pk == student.pk
         if not same:
             raise PaymentConflict(
                 f"payment {data.payment_id!r} belongs to student {student.pk}, but "
@@ -419,7 +441,8 @@ class PaymentSync(_MoneyModel):
             if self.state_changed_at:
                 setattr(payment, self.state_changed_at, data.occurred_at)
         amount = self.amount_field
-        if newer("amount", data.amount):
+        took_amount = newer("amount", data.amount)
+        if took_amount:
             assert data.amount is not None
             setattr(payment, amount.field, amount.to_model(data.amount, self.model_class))
         for name, model_field in self.fields.items():
@@ -430,32 +453,86 @@ class PaymentSync(_MoneyModel):
         if self.lines is not None and newer("lines", data.lines or None):
             lines = _unique_lines(data)
             versions["lines_total"] = str(sum((line.amount for line in lines), Decimal(0)))
+            versions["line_components"] = sorted(line.component for line in lines)
         latest = getattr(payment, self.jodo_updated_at)
         if latest is None or data.occurred_at > latest:
             setattr(payment, self.jodo_updated_at, data.occurred_at)
         setattr(payment, self.jodo_versions, versions)
-        if self.difference:
-            self._set_difference(payment, versions, data)
+        self._set_difference(payment, versions, data, changed=took_amount or lines is not None)
         return lines
 
-    def _set_difference(self, payment: Any, versions: dict[str, Any], data: PaymentData) -> None:
-        assert self.difference is not None
+    def _set_difference(
+        self, payment: Any, versions: dict[str, Any], data: PaymentData, *, changed: bool
+    ) -> None:
+        """Store amount minus lines in `difference`, if mapped; warn when it changes (without the
+        field: when this event changed the amount or the lines), so operators see it either way."""
         if "lines_total" not in versions or "amount" not in versions:
-            setattr(payment, self.difference, None)
+            if self.difference:
+                setattr(payment, self.difference, None)
             return
         amount = self.amount_field
         paid = amount.rupees(getattr(payment, amount.field))
         gap = paid - Decimal(versions["lines_total"])
-        value = Amount(self.difference, amount.unit).to_model(gap, self.model_class)
-        known = getattr(payment, self.difference)
-        setattr(payment, self.difference, value)
-        if gap and (known is None or Decimal(known) != value):  # said once, when it changes
+        if self.difference:
+            value = Amount(self.difference, amount.unit).to_model(gap, self.model_class)
+            known = getattr(payment, self.difference)
+            setattr(payment, self.difference, value)
+            changed = known is None or Decimal(known) != value
+        if gap and changed:  # said once, when it changes
             logger.warning(
                 "Jodo payment %s: its lines add up to %s, not %s (difference %s)",
                 log_safe(data.payment_id),
                 versions["lines_total"],
                 paid,
                 gap,
+            )
+
+    def _merge_line_values(self, payment: Any, data: PaymentData, version: Version) -> set[str]:
+        """A line's mapped fields (its UTR, its settlement time) are values like the payment's:
+        per component and field, the newest event that states one wins, and a null never blanks
+        it, in any arrival order. Kept in `jodo_versions["line_values"]` as [value, *version].
+        Returns the current lines' components whose values this event changed."""
+        if self.lines is None or not self.lines.fields:
+            return set()
+        versions: dict[str, Any] = getattr(payment, self.jodo_versions)
+        known: dict[str, dict[str, list[Any]]] = {
+            component: dict(values) for component, values in versions.get("line_values", {}).items()
+        }
+        changed: set[str] = set()
+        for line in data.lines:
+            for name in self.lines.fields:
+                value = getattr(line, name)
+                held = known.get(line.component, {}).get(name)
+                if value is None or (held is not None and tuple(held[1:4]) >= version):
+                    continue
+                stored = value.isoformat() if isinstance(value, datetime) else value
+                known.setdefault(line.component, {})[name] = [stored, *version]
+                changed.add(line.component)
+        if changed:
+            setattr(payment, self.jodo_versions, {**versions, "line_values": known})
+        return changed & set(versions.get("line_components", ()))
+
+    def _line_values(self, payment: Any, component: str) -> dict[str, Any]:
+        """The model fields and values of a line's mapped fields, from `line_values`."""
+        spec = self.lines
+        assert spec is not None
+        held = getattr(payment, self.jodo_versions).get("line_values", {}).get(component, {})
+        values: dict[str, Any] = {}
+        for name, model_field in spec.fields.items():
+            value = held[name][0] if name in held else None
+            if value is not None and name == "settled_at":
+                value = datetime.fromisoformat(value)
+            values[model_field] = _text(spec.model_class, model_field, value)
+        return values
+
+    def _update_line_values(self, db: str, payment: Any, components: set[str]) -> None:
+        """An older event brought a UTR or time the kept lines lacked: one UPDATE per line."""
+        spec = self.lines
+        assert spec is not None
+        manager = spec.model_class._base_manager.db_manager(db)
+        for component in sorted(components):
+            manager.filter(**{spec.payment: payment, spec.component: component}).update(
+                **self._line_values(payment, component)
             )
 
     def _replace_lines(
@@ -478,10 +555,7 @@ class PaymentSync(_MoneyModel):
                     spec.payment: payment,
                     spec.component: line.component,
                     amount.field: amount.to_model(line.amount, spec.model_class),
-                    **{
-                        model_field: _text(spec.model_class, model_field, getattr(line, name))
-                        for name, model_field in spec.fields.items()
-                    },
+                    **self._line_values(payment, line.component),
                 }
             )
             for line in lines
@@ -631,10 +705,24 @@ def release_waiting_payments(
         )
         if value
     ]
+    # A payment may name its student by custom_identifier alone, which has no column of its own.
+    ids += _custom_identifier_filters(event.payload)
     if not ids:
         return
     db = router.db_for_write(InboundEvent)
     transaction.on_commit(partial(_process_waiting, db, reduce(operator.or_, ids)), using=db)
+
+
+def _custom_identifier_filters(payload: Any) -> list[Q]:
+    """The waiting events whose payload names the student event's custom_identifier, as text or,
+    all digits, as the number Jodo may send (JodoIdField reads both as this text)."""
+    student = payload.get("student") if isinstance(payload, dict) else None
+    value = student.get("custom_identifier") if isinstance(student, dict) else None
+    if not isinstance(value, str) or not value.strip():
+        return []
+    text = value.strip()
+    sent_as: list[str | int] = [text, int(text)] if text.isascii() and text.isdigit() else [text]
+    return [Q(payload__student__custom_identifier=form) for form in sent_as]
 
 
 def _process_waiting(db: str, ids: Q) -> None:

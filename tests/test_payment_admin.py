@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.db.models.signals import pre_save
 from django.urls import reverse
 
 from students.models import FeePayment
@@ -102,3 +103,34 @@ def test_payments_waiting_for_their_student_are_listed_with_the_ids_they_wait_fo
     page = admin_client.get(events, {"status__exact": "waiting"}).content.decode()
     assert "jodo-status-waiting" in page
     assert "waiting for student jodo_student_id &#x27;J-9&#x27;" in page
+
+
+def test_saving_a_payment_in_the_admin_never_undoes_an_event_applied_meanwhile(
+    admin_client, payments, deliver
+):
+    """The admin reads the payment when the POST begins; an event applied before its save (here,
+    deterministically, from the save's pre_save) must survive: the save writes the fields people
+    may change, not the stale Jodo values it read."""
+    payment = FeePayment.objects.get(jodo_payment_id="p-cash")
+    url = reverse("admin:students_feepayment_change", args=[payment.pk])
+    page = admin_client.get(url)
+    management = page.context["inline_admin_formsets"][0].formset.management_form
+    data = {f"lines-{name}": value for name, value in management.initial.items()}
+    cancelled = payment_event("direct.payment.cancelled", payment_id="p-cash", amount="1000.50")
+    applied: list[str] = []
+
+    def cancel_meanwhile(sender, instance, **kwargs):
+        if instance.pk == payment.pk and not applied:  # the admin's save, not the sync's
+            applied.append("delivering")
+            applied[0] = deliver_event(deliver, cancelled).status
+
+    pre_save.connect(cancel_meanwhile, sender=FeePayment)
+    try:
+        response = admin_client.post(url, data)
+    finally:
+        pre_save.disconnect(cancel_meanwhile, sender=FeePayment)
+
+    assert response.status_code == 302, response.context and response.context["errors"]
+    assert applied == ["processed"]
+    payment.refresh_from_db()
+    assert (payment.state, payment.amount) == ("cancelled", Decimal("1000.50"))

@@ -11,6 +11,7 @@ from django.core.checks import run_checks
 from jodo_webhooks import Amount, PaymentLines
 from students.jodo import PAYMENT_SYNC
 from tests.pupils.jodo import RECEIPT_SYNC
+from tests.pupils.models import Receipt
 
 from .payment_erps import PAYMENT_ERPS
 
@@ -61,6 +62,31 @@ def test_a_mapping_that_cannot_hold_money_exactly_or_find_its_rows_is_reported(s
         "JODO_WEBHOOKS PAYMENT_SYNC: Receipt.method must be unique.",
         "JODO_WEBHOOKS PAYMENT_SYNC: ReceiptHead.paise is an integer field: rupees need "
         "Amount('paise', 'paise').",
+    ]
+
+
+def test_a_difference_field_that_cannot_be_negative_is_reported(settings):
+    """Lines adding up to more than the amount give a negative difference: a positive integer
+    field would refuse it, and every event of that payment would fail."""
+    broken = dataclasses.replace(RECEIPT_SYNC, difference="stage")  # PositiveSmallIntegerField
+    use(settings, "tests.pupils.jodo.PUPIL_SYNC", broken)
+
+    assert e008_messages() == [
+        "JODO_WEBHOOKS PAYMENT_SYNC: Receipt.stage must be null=True.",
+        "JODO_WEBHOOKS PAYMENT_SYNC: Receipt.stage cannot hold a negative difference (lines "
+        "adding up to more than the amount): use a signed field.",
+    ]
+
+
+def test_a_student_field_that_may_be_null_is_reported(settings, monkeypatch):
+    """The payment is locked together with its student (one statement); PostgreSQL refuses to
+    lock the nullable side of an outer join, so every event would fail there."""
+    monkeypatch.setattr(Receipt._meta.get_field("pupil"), "null", True)
+    use(settings, "tests.pupils.jodo.PUPIL_SYNC", "tests.pupils.jodo.RECEIPT_SYNC")
+
+    assert e008_messages() == [
+        "JODO_WEBHOOKS PAYMENT_SYNC: Receipt.pupil must not be null=True: every payment has its "
+        "student, and it is locked with the payment."
     ]
 
 

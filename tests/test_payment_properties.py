@@ -3,9 +3,9 @@ one row in the same state.
 
 Hypothesis draws a history of one payment (a manual payment's added/updated/cancelled, or a Flex
 instalment's debited/settled/bounced) with timestamps that may tie and amounts, modes, UTRs and
-lines that differ from event to event, then an arrival order: every event at least once, some
-again (Jodo's retries). The same history is delivered to a second payment in the order it
-happened; both payments must end identical, each as one row.
+lines (with or without their own UTRs) that differ from event to event, then an arrival order:
+every event at least once, some again (Jodo's retries). The same history is delivered to a
+second payment in the order it happened; both payments must end identical, each as one row.
 
 PAYMENT_HYPOTHESIS_EXAMPLES sets the number of examples per ERP (40 by default).
 """
@@ -33,7 +33,11 @@ PRODUCTS = {
 }
 AMOUNTS = st.sampled_from([0.1, 1999.99, 2000.0, "2250", "0.01"])
 LINES = st.lists(
-    st.tuples(st.sampled_from(["TUITION_FEE", "BOOKS", "TRANSPORT"]), AMOUNTS),
+    st.tuples(
+        st.sampled_from(["TUITION_FEE", "BOOKS", "TRANSPORT"]),
+        AMOUNTS,
+        st.sampled_from([None, "L-UTR-1", "L-UTR-2"]),  # a line's own UTR (Pay's are per line)
+    ),
     max_size=3,
     unique_by=lambda line: line[0],
 )
@@ -47,7 +51,9 @@ def events(draw, product):
         "amount": draw(AMOUNTS),
         "mode": draw(st.sampled_from([None, "cash", "upi"])),
         "settlement_utr": draw(st.sampled_from([None, "UTR-1", "UTR-2"])),
-        "details": [{"fee_component": c, "amount": a} for c, a in draw(LINES)],
+        "details": [
+            {"fee_component": c, "amount": a, "settlement_utr": utr} for c, a, utr in draw(LINES)
+        ],
         "transaction_id": draw(st.sampled_from([None, "TXN-1", "TXN-2"])),
     }
 

@@ -7,6 +7,7 @@ payments in Jodo's names and rupees whatever the ERP stores.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -264,6 +265,20 @@ def test_lines_that_do_not_add_up_are_kept_and_their_difference_shown(
     assert "add up to 900.50, not 1000" in caplog.text
 
 
+def test_lines_that_do_not_add_up_are_logged_without_a_difference_field(
+    deliver, erp, student, settings, caplog
+):
+    """The difference field is optional; the operators' warning is not."""
+    sync = dataclasses.replace(payment_sync.configured_sync(), difference=None)
+    settings.JODO_WEBHOOKS = {**settings.JODO_WEBHOOKS, "PAYMENT_SYNC": sync}
+    details = [{"fee_component": "TUITION_FEE", "amount": "600"}]
+
+    apply(deliver, payment_event(amount=1000, details=details))
+
+    assert erp.payment("pay_1")["lines"] == {"TUITION_FEE": Decimal(600)}
+    assert "add up to 600, not 1000" in caplog.text
+
+
 def test_a_newer_event_replaces_the_lines(deliver, erp, student):
     apply(
         deliver,
@@ -315,6 +330,24 @@ def test_a_payment_that_names_another_student_changes_nothing(deliver, erp, stud
 
     assert "PaymentConflict" in event.last_error
     assert erp.payment("pay_1")["student"] == "A1"
+
+
+def test_a_known_payment_whose_event_names_another_students_jodo_id_changes_nothing(deliver, erp):
+    """The payment's student has no Jodo id yet: the event's identifier is its, but the event's
+    Jodo id is another student's. A new payment with these ids is a conflict; so is this."""
+    erp.students.create_student("A1", jodo_student_id=None)
+    erp.students.create_student("B2", jodo_student_id="J-2")
+    apply(deliver, payment_event(amount=100, jodo_student_id=None, timestamp=timestamp(20)))
+
+    event = apply(
+        deliver,
+        payment_event(UPDATED, amount=5, jodo_student_id="J-2", timestamp=timestamp(10)),
+        "failed",
+    )
+
+    assert "PaymentConflict" in event.last_error
+    payment = erp.payment("pay_1")
+    assert (payment["student"], payment["amount"]) == ("A1", Decimal(100))
 
 
 def test_a_conflict_names_its_records_as_data(deliver, erp, student):
@@ -370,3 +403,44 @@ def test_a_cancelled_payment_keeps_its_row_amounts_and_lines(deliver, erp, stude
     payment = erp.payment("pay_1")
     assert (payment["state"], payment["amount"]) == ("cancelled", Decimal("450.25"))
     assert payment["lines"] == {"TUITION_FEE": Decimal("450.25")}
+
+
+@pytest.mark.parametrize("settlement_first", [True, False])
+def test_a_newer_event_without_line_utrs_keeps_the_lines_utrs(
+    deliver, settings, jodo_settings, settlement_first
+):
+    """Lines as a whole are the newest event's, but a line's UTR and settlement time are values
+    like the payment's: an event that leaves them null never blanks them, in any order."""
+    erp = use_erp(settings, "students")  # the reference ERP maps the lines' UTR and time
+    erp.students.create_student("A1", jodo_student_id="J-1")
+    settled_at = "2026-06-02T09:00:00Z"
+    settled = payment_event(
+        SETTLED,
+        timestamp=timestamp(20),
+        amount=300,
+        details=[
+            {"fee_component": "TUITION_FEE", "amount": "200", "settlement_utr": "UTR-T"},
+            {"fee_component": "BOOKS", "amount": "100", "settled_at": settled_at},
+        ],
+    )
+    bounced = payment_event(
+        BOUNCED,
+        timestamp=timestamp(10),
+        amount=300,
+        details=[
+            {"fee_component": "TUITION_FEE", "amount": "200"},
+            {"fee_component": "BOOKS", "amount": "100", "settlement_utr": "UTR-B"},
+        ],
+    )
+
+    for body in [settled, bounced] if settlement_first else [bounced, settled]:
+        apply(deliver, body)
+
+    lines = {
+        line.component: (line.settlement_utr, line.settled_at)
+        for line in erp.payment_model.objects.get().lines.all()
+    }
+    assert lines == {
+        "TUITION_FEE": ("UTR-T", None),
+        "BOOKS": ("UTR-B", datetime(2026, 6, 2, 9, 0, tzinfo=UTC)),
+    }

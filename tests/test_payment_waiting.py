@@ -170,3 +170,18 @@ def test_simultaneous_events_of_one_new_payment_end_as_one_row(erp, n_events):
     payment = erp.payment("one-payment")
     assert payment["state"] == "settled"
     assert payment["settlement_utr"] == f"UTR-{n_events - 1}"  # the newest event's
+
+
+@pytest.mark.parametrize("sent", ["cust_NEW-6", 7006])  # Jodo may type an id as a number
+def test_a_payment_naming_its_student_only_by_custom_identifier_is_released(deliver, erp, sent):
+    body = payment_event(student="NEW-6", jodo_student_id=None)
+    body["payload"]["student"]["identifier"] = None
+    body["payload"]["student"]["custom_identifier"] = sent
+    assert deliver_event(deliver, body).status == "waiting"
+
+    student = registration("NEW-6", "J-6")
+    student["payload"]["student"]["custom_identifier"] = str(sent)
+    deliver_event(deliver, student)
+
+    assert status(body) == "processed"
+    assert erp.payment("pay_1")["student"] == "NEW-6"

@@ -17,10 +17,11 @@ from django.db import DatabaseError
 from django.test import Client
 
 from jodo_webhooks.models import InboundEvent
-from students.models import Student, StudentNote
+from students.models import FeePayment, Student, StudentNote
 
 from .factories import EnvelopeFactory
 from .helpers import assert_accepted, requires_server_database, signed_post
+from .payment_factories import payment_event
 from .processes import run_concurrently
 
 pytestmark = [
@@ -106,3 +107,25 @@ def test_simultaneous_events_for_a_new_student_create_it_once():
     assert "processed" in statuses
     assert Student.objects.get().jodo_student_id == "J-REPLICA"
     assert list(StudentNote.objects.values_list("value", flat=True)) == ["3"]
+
+
+def test_a_payment_waits_is_released_and_updated_on_the_primary():
+    """The payment sync's reads that decide (the payment, its student, the waiting events) and
+    its locks all go to the primary: a waiting payment is released by the registration, and a
+    later event of it updates its one row and lines."""
+    student = {"payload__jodo_student_id": "J-PAY", "payload__student__identifier": "ERP-PAY"}
+    added = payment_event(student="ERP-PAY", jodo_student_id="J-PAY", amount=1000.0)
+    settled = payment_event(
+        "direct.payment.cancelled", student="ERP-PAY", jodo_student_id="J-PAY", amount=1000.0
+    )
+
+    assert signed_post(Client(), added).status_code == 200
+    assert InboundEvent.objects.get(event_id=added["event_id"]).status == "waiting"
+    assert signed_post(Client(), EnvelopeFactory(**student)).status_code == 200
+    assert signed_post(Client(), settled).status_code == 200
+
+    statuses = set(InboundEvent.objects.values_list("status", flat=True))
+    assert statuses == {"processed"}, statuses
+    payment = FeePayment.objects.get()
+    assert (payment.student.identifier, payment.state) == ("ERP-PAY", "cancelled")
+    assert list(payment.lines.values_list("component", "amount")) == [("TUITION_FEE", 1000)]

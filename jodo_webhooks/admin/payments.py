@@ -36,6 +36,21 @@ class JodoPaymentAdminMixin(ModelAdminMixinBase):
         sync = _sync_for(self.model)
         return exclude + ([sync.jodo_versions] if sync is not None else [])
 
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """Save only the fields people may change. A whole-row save would write back the Jodo
+        values read when the request began, undoing an event the sync applied meanwhile."""
+        sync = _sync_for(self.model)
+        if sync is None or not change:
+            super().save_model(request, obj, form, change)
+            return
+        owned = set(sync.jodo_owned_fields)
+        fields = [
+            f.name
+            for f in self.model._meta.concrete_fields
+            if not f.primary_key and f.name not in owned
+        ]
+        obj.save(update_fields=fields)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
