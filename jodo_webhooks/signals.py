@@ -6,8 +6,8 @@ race restarts the attempt's transaction), inside the processing transaction, wit
 that is the row `processing.process_event` claimed with SELECT ... FOR UPDATE SKIP LOCKED; for
 a new delivery processed inline (`processing.process_new_event`) it is the row the same
 transaction has just inserted, which no one else can see before it commits. It is not sent for
-an event that originated longer ago than `MAX_EVENT_AGE_DAYS` before it was received: such an
-event is marked `skipped` without reaching any receiver.
+an event that originated more than `MAX_EVENT_AGE_DAYS` before it was received: such an event
+is marked `skipped` without reaching any receiver.
     sender: the InboundEvent class.
     event: the InboundEvent being processed, as it was before the attempt (`status` and
         `attempts` included).
