@@ -9,6 +9,7 @@ import pytest
 from django.contrib import messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Permission, User
+from django.db.models.signals import pre_save
 from django.test import Client
 from django.urls import reverse
 
@@ -182,6 +183,91 @@ def test_an_erp_note_cannot_take_a_key_jodo_uses(admin_client, deliver):
         response.content.decode()
     )
     assert notes_of(student) == {"registration_number": ("REG1", "jodo")}
+
+
+def test_saving_a_student_never_undoes_an_event_applied_meanwhile(admin_client, deliver):
+    """The admin reads the student when the POST begins; an event applied before its save (here,
+    deterministically, from the save's pre_save) keeps its fields and its notes: the save writes
+    the ERP's fields and notes only, not the stale Jodo values it read."""
+    student = synced_student(deliver)
+    erp_note = StudentNoteFactory(student=student, key="allergies", value="peanuts")
+    page = admin_client.get(change_url(student))
+    jodo_inline, erp_inline = page.context["inline_admin_formsets"]
+    data = {
+        **management_form(jodo_inline.formset.prefix, 1, 1),
+        **management_form(erp_inline.formset.prefix, 1, 1),
+        f"{erp_inline.formset.prefix}-0-id": erp_note.pk,
+        f"{erp_inline.formset.prefix}-0-student": student.pk,
+        f"{erp_inline.formset.prefix}-0-key": "allergies",
+        f"{erp_inline.formset.prefix}-0-value": "peanuts, dust",
+    }
+    assert student.jodo_updated_at is not None
+    dropped = EnvelopeFactory(
+        event="masterdata.student.dropped",
+        timestamp=int(student.jodo_updated_at.timestamp()) + 60,
+        payload__jodo_student_id="J-1",
+        payload__student__identifier="1001",
+        payload__student__grade={"code": "M2RED", "name": "Montessori 2"},
+        payload__student__notes=[
+            {"key": "registration_number", "value": "REG2"},
+            {"key": "house", "value": "Blue"},
+        ],
+    )
+    applied: list[str] = []
+
+    def drop_meanwhile(sender: Any, instance: Student, **kwargs: Any) -> None:
+        if instance.pk == student.pk and not applied:  # the admin's save, not the sync's
+            applied.append("delivering")
+            applied[0] = deliver_event(deliver, dropped).status
+
+    pre_save.connect(drop_meanwhile, sender=Student)
+    try:
+        response = admin_client.post(change_url(student), data)
+    finally:
+        pre_save.disconnect(drop_meanwhile, sender=Student)
+
+    assert response.status_code == 302, response.context and response.context["errors"]
+    assert applied == [Status.PROCESSED]
+    after = Student.objects.get(pk=student.pk)
+    assert (after.status, after.grade_code, after.grade_name) == (
+        Student.Status.DROPPED,
+        "M2RED",
+        "Montessori 2",
+    )
+    assert (
+        after.jodo_updated_at == InboundEvent.objects.get(event_id=dropped["event_id"]).occurred_at
+    )
+    assert notes_of(after) == {
+        "registration_number": ("REG2", "jodo"),
+        "house": ("Blue", "jodo"),
+        "allergies": ("peanuts, dust", "erp"),
+    }
+
+
+def test_a_student_jodo_never_wrote_is_saved_with_its_edits(admin_client):
+    """Only the Jodo id and timestamp are left out of the save of an ERP-only student."""
+    student = StudentFactory(identifier="ERP-ONLY", grade_name="Montessori 1")
+    page = admin_client.get(change_url(student))
+    jodo_inline, erp_inline = page.context["inline_admin_formsets"]
+    response = admin_client.post(
+        change_url(student),
+        {
+            "identifier": "ERP-ONLY-2",
+            "status": Student.Status.DROPPED,
+            "grade_name": "Edited",
+            "jodo_student_id": "J-HACKED",
+            **management_form(jodo_inline.formset.prefix, 0, 0),
+            **management_form(erp_inline.formset.prefix, 0, 0),
+        },
+    )
+    assert response.status_code == 302, response.context and response.context["errors"]
+    after = Student.objects.get(pk=student.pk)
+    assert (after.identifier, after.status, after.grade_name, after.jodo_student_id) == (
+        "ERP-ONLY-2",
+        Student.Status.DROPPED,
+        "Edited",
+        None,
+    )
 
 
 # Unlinking, and the conflicts it resolves.

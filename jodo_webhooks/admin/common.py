@@ -53,6 +53,15 @@ class JodoReadOnlyInline(admin.TabularInline):
         return False
 
 
+def save_all_but(obj: models.Model, jodo_owned: Iterable[str]) -> None:
+    """Save the record's fields except the primary key and the ones Jodo owns. A whole-row save
+    from an admin page would write back the Jodo values read when the request began, undoing
+    an event the sync applied meanwhile (while that event stays processed)."""
+    skip = set(jodo_owned)
+    fields = [f.name for f in obj._meta.concrete_fields if not f.primary_key and f.name not in skip]
+    obj.save(update_fields=fields)
+
+
 class ReasonForm(forms.Form):
     reason = forms.CharField(
         max_length=500,

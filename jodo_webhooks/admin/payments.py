@@ -9,7 +9,7 @@ from django.db import models
 from django.http import HttpRequest
 
 from ..payment_sync import PaymentSync, configured_sync
-from .common import ModelAdminMixinBase
+from .common import ModelAdminMixinBase, save_all_but
 
 
 def _sync_for(model: type[models.Model]) -> PaymentSync | None:
@@ -43,13 +43,7 @@ class JodoPaymentAdminMixin(ModelAdminMixinBase):
         if sync is None or not change:
             super().save_model(request, obj, form, change)
             return
-        owned = set(sync.jodo_owned_fields)
-        fields = [
-            f.name
-            for f in self.model._meta.concrete_fields
-            if not f.primary_key and f.name not in owned
-        ]
-        obj.save(update_fields=fields)
+        save_all_but(obj, sync.jodo_owned_fields)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

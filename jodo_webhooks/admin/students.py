@@ -17,7 +17,13 @@ from django.utils.http import urlencode
 
 from ..operations import unlink_students
 from ..student_sync import StudentSync, configured_sync
-from .common import AdminCSS, JodoReadOnlyInline, ModelAdminMixinBase, confirm_with_reason
+from .common import (
+    AdminCSS,
+    JodoReadOnlyInline,
+    ModelAdminMixinBase,
+    confirm_with_reason,
+    save_all_but,
+)
 
 UNLINK_DESCRIPTION = "Unlink selected students from Jodo…"
 
@@ -47,11 +53,17 @@ class JodoStudentAdminMixin(ModelAdminMixinBase):
         sync = _sync_for(self.model)
         if sync is None:
             return readonly
-        if obj is not None and is_linked(sync, obj):
-            owned = sync.jodo_owned_fields
-        else:
-            owned = [sync.jodo_student_id, sync.jodo_updated_at]
+        owned = jodo_owned(sync, obj)
         return readonly + [name for name in owned if name not in readonly]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """On change, save only the fields people may change (see `save_all_but`): an event
+        applied while the page was being saved keeps its values. Adding is the ERP's own."""
+        sync = _sync_for(self.model)
+        if sync is None or not change:
+            super().save_model(request, obj, form, change)
+            return
+        save_all_but(obj, jodo_owned(sync, obj))
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)
@@ -141,6 +153,14 @@ class JodoStudentAdminMixin(ModelAdminMixinBase):
 def is_linked(sync: StudentSync, obj: Any) -> bool:
     """Whether Jodo has linked or written this record: then Jodo owns its mapped fields."""
     return bool(getattr(obj, sync.jodo_student_id) or getattr(obj, sync.jodo_updated_at))
+
+
+def jodo_owned(sync: StudentSync, obj: Any) -> list[str]:
+    """The fields of this record (None: a new one) that only Jodo writes: all that the mapping
+    names once Jodo has written it, else its Jodo id and timestamp."""
+    if obj is not None and is_linked(sync, obj):
+        return sync.jodo_owned_fields
+    return [sync.jodo_student_id, sync.jodo_updated_at]
 
 
 def _notes_spec() -> Any:
