@@ -18,10 +18,10 @@ import psycopg
 from checks import Result
 from servers import ROOT
 
-# Project / reference: events/s at least (by scenario), p99 at most. Reported, never enforced:
-# timings on a shared machine are noisy.
-RATIO_TARGETS = {"inline": 0.6, "task": 0.9}
-P99_RATIO_TARGET = 2.0
+# Project / reference: events/s at least (by scenario), p99 at most: the current budgets (issue
+# 17 of the tracker). Reported, never enforced: timings on a shared machine are noisy.
+RATIO_TARGETS = {"inline": 0.25, "task": 0.5}
+P99_RATIO_TARGET = 3.0
 PACKAGES = ("django", "djangorestframework", "gunicorn", "psycopg", "django-tasks-db")
 
 
