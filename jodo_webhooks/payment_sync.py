@@ -41,15 +41,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from functools import cached_property, lru_cache, partial, reduce
+from functools import cached_property, partial, reduce
 from typing import TYPE_CHECKING, Any, Literal
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, models, router, transaction
 from django.db.models import Q
-from django.utils.module_loading import import_string
 
-from .conf import app_settings
+from .conf import app_settings, configured_object
 from .event_types import (
     DIRECT_PAYMENT_EVENT_TYPES,
     FLEX_PAYMENT_EVENT_TYPES,
@@ -659,20 +658,9 @@ def _required_student_sync() -> StudentSync:
     return students
 
 
-@lru_cache(maxsize=4)
-def _import_sync(path: str) -> PaymentSync:
-    sync = import_string(path)
-    if not isinstance(sync, PaymentSync):
-        raise TypeError(f"JODO_WEBHOOKS PAYMENT_SYNC {path!r} is not a PaymentSync.")
-    return sync
-
-
 def configured_sync() -> PaymentSync | None:
     """The PaymentSync named by the PAYMENT_SYNC setting (a dotted path or the object), if any."""
-    configured = app_settings.PAYMENT_SYNC
-    if not configured:
-        return None
-    return configured if isinstance(configured, PaymentSync) else _import_sync(configured)
+    return configured_object(app_settings.PAYMENT_SYNC, PaymentSync, "PAYMENT_SYNC")
 
 
 def is_configured() -> bool:

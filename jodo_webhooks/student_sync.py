@@ -27,16 +27,15 @@ import operator
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache, reduce
+from functools import cached_property, reduce
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connections, models, router, transaction
 from django.db.models import Q
-from django.utils.module_loading import import_string
 
-from .conf import app_settings
+from .conf import app_settings, configured_object
 from .event_types import STUDENT_ACTIVATED, STUDENT_DROPPED, STUDENT_REGISTERED
 from .exceptions import RecordRefs, SkipEvent, StudentConflict
 from .student_payload import StudentData, parse_student_event
@@ -354,20 +353,9 @@ class StudentSync:
         )
 
 
-@lru_cache(maxsize=4)
-def _import_sync(path: str) -> StudentSync:
-    sync = import_string(path)
-    if not isinstance(sync, StudentSync):
-        raise TypeError(f"JODO_WEBHOOKS STUDENT_SYNC {path!r} is not a StudentSync.")
-    return sync
-
-
 def configured_sync() -> StudentSync | None:
     """The StudentSync named by the STUDENT_SYNC setting (a dotted path or the object), if any."""
-    configured = app_settings.STUDENT_SYNC
-    if not configured:
-        return None
-    return configured if isinstance(configured, StudentSync) else _import_sync(configured)
+    return configured_object(app_settings.STUDENT_SYNC, StudentSync, "STUDENT_SYNC")
 
 
 def apply_configured_sync(sender: Any, event: InboundEvent, event_type: str, **kwargs: Any) -> None:
