@@ -58,7 +58,14 @@ from .event_types import (
 from .exceptions import PaymentConflict, SkipEvent, WaitForStudent
 from .logs import log_safe
 from .payment_payload import PaymentData, PaymentKind, PaymentLine, parse_payment_event
-from .student_sync import ModelRef, StudentSync, _has_field, _model, _unique_together
+from .student_sync import (
+    ModelRef,
+    StudentSync,
+    _has_field,
+    _model,
+    _row_per_key_problems,
+    _unique_together,
+)
 from .student_sync import configured_sync as configured_student_sync
 
 if TYPE_CHECKING:
@@ -250,13 +257,7 @@ class PaymentLines(_MoneyModel):
         problems += self.amount_field.problems(model)
         if problems:
             return problems
-        if model._meta.get_field(self.payment).related_model is not payment_model:
-            problems.append(f"{model.__name__}.{self.payment} is not a foreign key to the payment.")
-        if not _unique_together(model, {self.payment, self.component}):
-            problems.append(
-                f"{model.__name__} needs a unique constraint on ({self.payment}, {self.component})."
-            )
-        return problems
+        return _row_per_key_problems(model, self.payment, payment_model, "payment", self.component)
 
 
 @dataclass(frozen=True)

@@ -109,13 +109,24 @@ class Notes:
         ]
         if problems:
             return problems
-        if model._meta.get_field(self.student).related_model is not student_model:
-            problems.append(f"{model.__name__}.{self.student} is not a foreign key to the student.")
-        if not _unique_together(model, {self.student, self.key}):
-            problems.append(
-                f"{model.__name__} needs a unique constraint on ({self.student}, {self.key})."
-            )
-        return problems
+        return _row_per_key_problems(model, self.student, student_model, "student", self.key)
+
+
+def _row_per_key_problems(
+    model: type[models.Model],
+    owner_field: str,
+    owner_model: type[models.Model],
+    owner: str,
+    key: str,
+) -> list[str]:
+    """What stops `model` holding one row per (owner, key): `owner_field` must be a foreign key
+    to `owner_model`, and the two fields unique together."""
+    problems = []
+    if model._meta.get_field(owner_field).related_model is not owner_model:
+        problems.append(f"{model.__name__}.{owner_field} is not a foreign key to the {owner}.")
+    if not _unique_together(model, {owner_field, key}):
+        problems.append(f"{model.__name__} needs a unique constraint on ({owner_field}, {key}).")
+    return problems
 
 
 def _has_field(model: type[models.Model], name: str) -> bool:
