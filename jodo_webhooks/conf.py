@@ -15,12 +15,14 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 if TYPE_CHECKING:
     from .payment_sync import PaymentSync
     from .student_sync import StudentSync
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -134,3 +136,21 @@ def parse_networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
 
 
 app_settings = AppSettings()
+
+
+def configured_object(configured: str | S | None, kind: type[S], setting: str) -> S | None:
+    """The `kind` object a setting names: the object itself, or a dotted path to it (imported
+    once); None when the setting is not set. A path to anything else is a TypeError."""
+    if not configured:
+        return None
+    if isinstance(configured, kind):
+        return configured
+    found = _import(configured) if isinstance(configured, str) else configured
+    if not isinstance(found, kind):
+        raise TypeError(f"JODO_WEBHOOKS {setting} {configured!r} is not a {kind.__name__}.")
+    return found
+
+
+@lru_cache(maxsize=8)
+def _import(path: str) -> object:
+    return import_string(path)

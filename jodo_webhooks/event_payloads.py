@@ -7,20 +7,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import event_types as codes
+from . import product_payloads as product
 from .exceptions import UnknownEventType
 from .payment_payload import PAYMENT_EVENT_TYPES, PaymentData, parse_payment_event
-from .product_payloads import (
-    EmiData,
-    LoanData,
-    MandateData,
-    PaymentLinkExpiry,
-    SubscriptionData,
-    parse_emi_event,
-    parse_loan_event,
-    parse_mandate_event,
-    parse_payment_link_expiry,
-    parse_subscription_event,
-)
 from .student_payload import StudentData, parse_student_event
 
 if TYPE_CHECKING:
@@ -29,21 +18,21 @@ if TYPE_CHECKING:
 EventData = (
     StudentData
     | PaymentData
-    | SubscriptionData
-    | MandateData
-    | LoanData
-    | EmiData
-    | PaymentLinkExpiry
+    | product.SubscriptionData
+    | product.MandateData
+    | product.LoanData
+    | product.EmiData
+    | product.PaymentLinkExpiry
 )
 
 _FAMILIES: tuple[tuple[frozenset[str], Callable[[InboundEvent], EventData]], ...] = (
     (codes.STUDENT_EVENT_TYPES, parse_student_event),
     (PAYMENT_EVENT_TYPES, parse_payment_event),
-    (codes.FLEX_SUBSCRIPTION_EVENT_TYPES, parse_subscription_event),
-    (codes.FLEX_MANDATE_EVENT_TYPES, parse_mandate_event),
-    (codes.CRED_LOAN_EVENT_TYPES, parse_loan_event),
-    (frozenset({codes.CRED_EMI_DEBITED}), parse_emi_event),
-    (frozenset({codes.PAYMENT_LINK_PAYMENT_EXPIRED}), parse_payment_link_expiry),
+    (codes.FLEX_SUBSCRIPTION_EVENT_TYPES, product.parse_subscription_event),
+    (codes.FLEX_MANDATE_EVENT_TYPES, product.parse_mandate_event),
+    (codes.CRED_LOAN_EVENT_TYPES, product.parse_loan_event),
+    (frozenset({codes.CRED_EMI_DEBITED}), product.parse_emi_event),
+    (frozenset({codes.PAYMENT_LINK_PAYMENT_EXPIRED}), product.parse_payment_link_expiry),
 )
 PARSERS: dict[str, Callable[[InboundEvent], EventData]] = {
     code: parser for event_types, parser in _FAMILIES for code in event_types

@@ -41,15 +41,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from functools import cached_property, lru_cache, partial, reduce
+from functools import cached_property, partial, reduce
 from typing import TYPE_CHECKING, Any, Literal
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, models, router, transaction
 from django.db.models import Q
-from django.utils.module_loading import import_string
 
-from .conf import app_settings
+from .conf import app_settings, configured_object
 from .event_types import (
     DIRECT_PAYMENT_EVENT_TYPES,
     FLEX_PAYMENT_EVENT_TYPES,
@@ -59,7 +58,14 @@ from .event_types import (
 from .exceptions import PaymentConflict, SkipEvent, WaitForStudent
 from .logs import log_safe
 from .payment_payload import PaymentData, PaymentKind, PaymentLine, parse_payment_event
-from .student_sync import ModelRef, StudentSync, _has_field, _model, _unique_together
+from .student_sync import (
+    ModelRef,
+    StudentSync,
+    _has_field,
+    _model,
+    _row_per_key_problems,
+    _unique_together,
+)
 from .student_sync import configured_sync as configured_student_sync
 
 if TYPE_CHECKING:
@@ -251,13 +257,7 @@ class PaymentLines(_MoneyModel):
         problems += self.amount_field.problems(model)
         if problems:
             return problems
-        if model._meta.get_field(self.payment).related_model is not payment_model:
-            problems.append(f"{model.__name__}.{self.payment} is not a foreign key to the payment.")
-        if not _unique_together(model, {self.payment, self.component}):
-            problems.append(
-                f"{model.__name__} needs a unique constraint on ({self.payment}, {self.component})."
-            )
-        return problems
+        return _row_per_key_problems(model, self.payment, payment_model, "payment", self.component)
 
 
 @dataclass(frozen=True)
@@ -659,20 +659,9 @@ def _required_student_sync() -> StudentSync:
     return students
 
 
-@lru_cache(maxsize=4)
-def _import_sync(path: str) -> PaymentSync:
-    sync = import_string(path)
-    if not isinstance(sync, PaymentSync):
-        raise TypeError(f"JODO_WEBHOOKS PAYMENT_SYNC {path!r} is not a PaymentSync.")
-    return sync
-
-
 def configured_sync() -> PaymentSync | None:
     """The PaymentSync named by the PAYMENT_SYNC setting (a dotted path or the object), if any."""
-    configured = app_settings.PAYMENT_SYNC
-    if not configured:
-        return None
-    return configured if isinstance(configured, PaymentSync) else _import_sync(configured)
+    return configured_object(app_settings.PAYMENT_SYNC, PaymentSync, "PAYMENT_SYNC")
 
 
 def is_configured() -> bool:

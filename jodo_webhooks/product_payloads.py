@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from rest_framework import serializers
 
@@ -87,8 +87,7 @@ _INSTALMENT = ScheduledInstalmentSerializer()
 
 
 def parse_subscription_event(event: InboundEvent) -> SubscriptionData:
-    payload = _exact(event, codes.FLEX_SUBSCRIPTION_EVENT_TYPES)
-    data = validate(_SUBSCRIPTION_PAYLOAD, payload)
+    payload, data = _validated(event, codes.FLEX_SUBSCRIPTION_EVENT_TYPES, _SUBSCRIPTION_PAYLOAD)
     subscription = data["subscription"] or {}
     raw_subscription = payload.get("subscription") or {}
     if data["payment_schedule"] is not None:
@@ -99,8 +98,7 @@ def parse_subscription_event(event: InboundEvent) -> SubscriptionData:
             raw_subscription.get("payment_schedule"),
         )
     return SubscriptionData(
-        event_type=event.event_type,
-        occurred_at=event.occurred_at,
+        **_envelope(event, payload),
         student=student_ref(data, payload, required=False),
         subscription_id=subscription.get("id"),
         status=subscription.get("status") or None,
@@ -111,7 +109,6 @@ def parse_subscription_event(event: InboundEvent) -> SubscriptionData:
             for row, raw in zip(rows, raw_rows, strict=True)
         ),
         extra=unmapped(raw_subscription, _SUBSCRIPTION),
-        payload=payload,
     )
 
 
@@ -152,12 +149,10 @@ _MANDATE = MandateSerializer()
 
 
 def parse_mandate_event(event: InboundEvent) -> MandateData:
-    payload = _exact(event, codes.FLEX_MANDATE_EVENT_TYPES)
-    data = validate(_MANDATE_PAYLOAD, payload)
+    payload, data = _validated(event, codes.FLEX_MANDATE_EVENT_TYPES, _MANDATE_PAYLOAD)
     subscription, mandate = data["subscription"] or {}, data["mandate"]
     return MandateData(
-        event_type=event.event_type,
-        occurred_at=event.occurred_at,
+        **_envelope(event, payload),
         student=student_ref(data, payload, required=False),
         subscription_id=subscription.get("id"),
         subscription_status=subscription.get("status") or None,
@@ -166,7 +161,6 @@ def parse_mandate_event(event: InboundEvent) -> MandateData:
         npci_category_code=mandate["npci_category_code"] or None,
         end_date=mandate["end_date"],
         extra=unmapped(payload["mandate"], _MANDATE),
-        payload=payload,
     )
 
 
@@ -261,8 +255,7 @@ _EMI_PAYMENT = EmiPaymentSerializer()
 
 
 def parse_loan_event(event: InboundEvent) -> LoanData:
-    payload = _exact(event, codes.CRED_LOAN_EVENT_TYPES)
-    data = validate(_LOAN_PAYLOAD, payload)
+    payload, data = _validated(event, codes.CRED_LOAN_EVENT_TYPES, _LOAN_PAYLOAD)
     application = data["application"]
     validated = list(data["disbursements"] or [])
     raw = list(payload.get("disbursements") or [])
@@ -270,8 +263,7 @@ def parse_loan_event(event: InboundEvent) -> LoanData:
         validated.append(data["disbursement"])
         raw.append(payload["disbursement"])
     return LoanData(
-        event_type=event.event_type,
-        occurred_at=event.occurred_at,
+        **_envelope(event, payload),
         student=student_ref(data, payload, required=False),
         application_id=application["id"],
         status=application["status"] or None,
@@ -288,17 +280,14 @@ def parse_loan_event(event: InboundEvent) -> LoanData:
             for row, raw_row in zip(validated, raw, strict=True)
         ),
         extra=unmapped(payload["application"], _APPLICATION),
-        payload=payload,
     )
 
 
 def parse_emi_event(event: InboundEvent) -> EmiData:
-    payload = _exact(event, frozenset({codes.CRED_EMI_DEBITED}))
-    data = validate(_EMI_PAYLOAD, payload)
+    payload, data = _validated(event, frozenset({codes.CRED_EMI_DEBITED}), _EMI_PAYLOAD)
     application, payment = data["application"], data["payment"]
     return EmiData(
-        event_type=event.event_type,
-        occurred_at=event.occurred_at,
+        **_envelope(event, payload),
         student=student_ref(data, payload, required=False),
         application_id=application["id"],
         application_status=application["status"] or None,
@@ -309,7 +298,6 @@ def parse_emi_event(event: InboundEvent) -> EmiData:
         due_date=payment["due_date"],
         paid_at=payment["paid_at"],
         extra=unmapped(payload["payment"], _EMI_PAYMENT),
-        payload=payload,
     )
 
 
@@ -335,24 +323,39 @@ _LINK_PAYLOAD = OrderPayloadSerializer()
 
 
 def parse_payment_link_expiry(event: InboundEvent) -> PaymentLinkExpiry:
-    payload = _exact(event, frozenset({codes.PAYMENT_LINK_PAYMENT_EXPIRED}))
-    data = validate(_LINK_PAYLOAD, payload)
+    payload, data = _validated(
+        event, frozenset({codes.PAYMENT_LINK_PAYMENT_EXPIRED}), _LINK_PAYLOAD
+    )
     money = order_money(data["order"], payload["order"])
     return PaymentLinkExpiry(
-        event_type=event.event_type,
-        occurred_at=event.occurred_at,
+        **_envelope(event, payload),
         order_id=data["order_id"],
         status=money.fields["status"] or None,
         amount=money.amount,
         lines=money.lines,
         extra=money.extra,
-        payload=payload,
     )
 
 
-def _exact(event: InboundEvent, accepted: frozenset[str]) -> dict[str, Any]:
-    """The exact payload of an event whose code is one of `accepted` and whose version is 1.x."""
+class _Envelope(TypedDict):
+    """The fields every dataclass here takes from the event itself."""
+
+    event_type: str
+    occurred_at: datetime
+    payload: Mapping[str, Any]
+
+
+def _envelope(event: InboundEvent, payload: Mapping[str, Any]) -> _Envelope:
+    return _Envelope(event_type=event.event_type, occurred_at=event.occurred_at, payload=payload)
+
+
+def _validated(
+    event: InboundEvent, accepted: frozenset[str], serializer: serializers.Serializer[Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The exact payload of an event whose code is one of `accepted` and whose version is 1.x,
+    and what `serializer` makes of it."""
     if event.event_type not in accepted:
         raise UnknownEventType(f"{event.event_type!r} is not one of {sorted(accepted)}.")
     check_version(event)
-    return exact_payload(event)
+    payload = exact_payload(event)
+    return payload, validate(serializer, payload)

@@ -27,16 +27,15 @@ import operator
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache, reduce
+from functools import cached_property, reduce
 from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connections, models, router, transaction
 from django.db.models import Q
-from django.utils.module_loading import import_string
 
-from .conf import app_settings
+from .conf import app_settings, configured_object
 from .event_types import STUDENT_ACTIVATED, STUDENT_DROPPED, STUDENT_REGISTERED
 from .exceptions import RecordRefs, SkipEvent, StudentConflict
 from .student_payload import StudentData, parse_student_event
@@ -110,13 +109,24 @@ class Notes:
         ]
         if problems:
             return problems
-        if model._meta.get_field(self.student).related_model is not student_model:
-            problems.append(f"{model.__name__}.{self.student} is not a foreign key to the student.")
-        if not _unique_together(model, {self.student, self.key}):
-            problems.append(
-                f"{model.__name__} needs a unique constraint on ({self.student}, {self.key})."
-            )
-        return problems
+        return _row_per_key_problems(model, self.student, student_model, "student", self.key)
+
+
+def _row_per_key_problems(
+    model: type[models.Model],
+    owner_field: str,
+    owner_model: type[models.Model],
+    owner: str,
+    key: str,
+) -> list[str]:
+    """What stops `model` holding one row per (owner, key): `owner_field` must be a foreign key
+    to `owner_model`, and the two fields unique together."""
+    problems = []
+    if model._meta.get_field(owner_field).related_model is not owner_model:
+        problems.append(f"{model.__name__}.{owner_field} is not a foreign key to the {owner}.")
+    if not _unique_together(model, {owner_field, key}):
+        problems.append(f"{model.__name__} needs a unique constraint on ({owner_field}, {key}).")
+    return problems
 
 
 def _has_field(model: type[models.Model], name: str) -> bool:
@@ -354,20 +364,9 @@ class StudentSync:
         )
 
 
-@lru_cache(maxsize=4)
-def _import_sync(path: str) -> StudentSync:
-    sync = import_string(path)
-    if not isinstance(sync, StudentSync):
-        raise TypeError(f"JODO_WEBHOOKS STUDENT_SYNC {path!r} is not a StudentSync.")
-    return sync
-
-
 def configured_sync() -> StudentSync | None:
     """The StudentSync named by the STUDENT_SYNC setting (a dotted path or the object), if any."""
-    configured = app_settings.STUDENT_SYNC
-    if not configured:
-        return None
-    return configured if isinstance(configured, StudentSync) else _import_sync(configured)
+    return configured_object(app_settings.STUDENT_SYNC, StudentSync, "STUDENT_SYNC")
 
 
 def apply_configured_sync(sender: Any, event: InboundEvent, event_type: str, **kwargs: Any) -> None:
