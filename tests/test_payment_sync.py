@@ -269,7 +269,9 @@ def test_lines_that_do_not_add_up_are_logged_without_a_difference_field(
     deliver, erp, student, settings, caplog
 ):
     """The difference field is optional; the operators' warning is not."""
-    sync = dataclasses.replace(payment_sync.configured_sync(), difference=None)
+    configured = payment_sync.configured_sync()
+    assert configured is not None
+    sync = dataclasses.replace(configured, difference=None)
     settings.JODO_WEBHOOKS = {**settings.JODO_WEBHOOKS, "PAYMENT_SYNC": sync}
     details = [{"fee_component": "TUITION_FEE", "amount": "600"}]
 
