@@ -73,7 +73,8 @@ if AVAILABLE:
     )
     _processing = Histogram(
         "jodo_webhooks_processing_seconds",
-        "Time to process an event (inserted or claimed, receivers, outcome recorded), by event type.",
+        "Time to process an event (inserted or claimed, receivers, outcome recorded), "
+        "by event type.",
         ["event_type"],
         registry=REGISTRY,
     )
