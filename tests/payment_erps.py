@@ -92,3 +92,14 @@ PAYMENT_ERPS: dict[str, ReferencePayments | PupilsPayments] = {
     "students": ReferencePayments(),
     "pupils": PupilsPayments(),
 }
+
+
+def use_payment_erp(settings: Any, name: str) -> ReferencePayments | PupilsPayments:
+    """Point the student and payment syncs at one ERP's mappings (pytest-django's `settings`)."""
+    erp = PAYMENT_ERPS[name]
+    settings.JODO_WEBHOOKS = {
+        **settings.JODO_WEBHOOKS,
+        "STUDENT_SYNC": erp.students.sync_path,
+        "PAYMENT_SYNC": erp.sync_path,
+    }
+    return erp

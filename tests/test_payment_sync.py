@@ -16,9 +16,10 @@ import pytest
 
 from jodo_webhooks import SYNCED_PAYMENT_EVENT_TYPES, PaymentConflict, payment_sync
 from jodo_webhooks.models import InboundEvent
+from students.models import FeePaymentLine
 
 from .helpers import apply, deliver_event, load_fixture, timestamp
-from .payment_erps import PAYMENT_ERPS
+from .payment_erps import PAYMENT_ERPS, use_payment_erp
 from .payment_factories import payment_event
 
 pytestmark = pytest.mark.django_db
@@ -35,19 +36,9 @@ DEBITED, SETTLED, BOUNCED = (
 )
 
 
-def use_erp(settings, name):
-    erp = PAYMENT_ERPS[name]
-    settings.JODO_WEBHOOKS = {
-        **settings.JODO_WEBHOOKS,
-        "STUDENT_SYNC": erp.students.sync_path,
-        "PAYMENT_SYNC": erp.sync_path,
-    }
-    return erp
-
-
 @pytest.fixture(params=list(PAYMENT_ERPS))
 def erp(request, settings, jodo_settings):
-    return use_erp(settings, request.param)
+    return use_payment_erp(settings, request.param)
 
 
 @pytest.fixture
@@ -221,23 +212,27 @@ def test_a_bounce_is_final(deliver, erp, student):
 @pytest.mark.parametrize(
     ("sent", "expected"),
     [
-        (0.10, "0.10"),
-        (1999.99, "1999.99"),
-        (2000.0, "2000.00"),
-        ("2250", "2250"),
-        (9999999999999.99, "9999999999999.99"),
+        # The amount's JSON text exactly as it goes in the body: numbers and strings.
+        ("0.10", "0.10"),
+        ("1999.99", "1999.99"),
+        ("2000.0", "2000.00"),
+        ('"2250"', "2250"),
+        ("9999999999999.99", "9999999999999.99"),
     ],
 )
 def test_amounts_round_trip_exactly(deliver, erp, student, sent, expected):
+    placeholder = "amount-as-sent"
     body = payment_event(
-        amount=sent,
+        amount=placeholder,
         details=[
-            {"fee_component": "TUITION_FEE", "amount": sent},
+            {"fee_component": "TUITION_FEE", "amount": placeholder},
             {"fee_component": "LATE_FEE", "amount": "0.01"},
         ],
     )
+    raw = json.dumps(body).replace(json.dumps(placeholder), sent)
+    assert raw.count(sent) >= 2
 
-    apply(deliver, body)
+    apply(deliver, raw.encode())
 
     payment = erp.payment("pay_1")
     assert payment["amount"] == Decimal(expected)
@@ -413,7 +408,7 @@ def test_a_newer_event_without_line_utrs_keeps_the_lines_utrs(
 ):
     """Lines as a whole are the newest event's, but a line's UTR and settlement time are values
     like the payment's: an event that leaves them null never blanks them, in any order."""
-    erp = use_erp(settings, "students")  # the reference ERP maps the lines' UTR and time
+    erp = use_payment_erp(settings, "students")  # the reference ERP maps the lines' UTR and time
     erp.students.create_student("A1", jodo_student_id="J-1")
     settled_at = "2026-06-02T09:00:00Z"
     settled = payment_event(
@@ -440,7 +435,7 @@ def test_a_newer_event_without_line_utrs_keeps_the_lines_utrs(
 
     lines = {
         line.component: (line.settlement_utr, line.settled_at)
-        for line in erp.payment_model.objects.get().lines.all()
+        for line in FeePaymentLine.objects.all()
     }
     assert lines == {
         "TUITION_FEE": ("UTR-T", None),

@@ -15,7 +15,7 @@ from jodo_webhooks.models import InboundEvent
 
 from .factories import EnvelopeFactory
 from .helpers import deliver_event, requires_server_database, signed_post, timestamp
-from .payment_erps import PAYMENT_ERPS
+from .payment_erps import PAYMENT_ERPS, use_payment_erp
 from .payment_factories import payment_event
 from .processes import run_concurrently
 
@@ -24,13 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(params=list(PAYMENT_ERPS))
 def erp(request, settings, jodo_settings):
-    erp = PAYMENT_ERPS[request.param]
-    settings.JODO_WEBHOOKS = {
-        **settings.JODO_WEBHOOKS,
-        "STUDENT_SYNC": erp.students.sync_path,
-        "PAYMENT_SYNC": erp.sync_path,
-    }
-    return erp
+    return use_payment_erp(settings, request.param)
 
 
 def registration(identifier, jodo_student_id):
