@@ -121,8 +121,9 @@ class Failure:
 
 
 def _recheck(event_pk: int, wait: WaitForStudent) -> None:
+    # Once: a receiver whose recheck finds the student while it still waits must not loop.
     if wait.recheck():
-        process_event(event_pk)
+        _process(event_pk, force=False, recheck=False)
 
 
 def _attempt(db: str, name: Callable[[], str], run: Callable[[], T]) -> T | Failure:
@@ -222,6 +223,10 @@ def process_event(event_pk: int, *, force: bool = False) -> str | None:
     lost unique-key race is retried from the start (claim included) a few times before it
     counts as a failure; inside a caller's transaction it fails at once.
     """
+    return _process(event_pk, force=force, recheck=True)
+
+
+def _process(event_pk: int, *, force: bool, recheck: bool) -> str | None:
     claimable: list[str] = list(Status) if force else list(RETRYABLE_STATUSES)
     db = router.db_for_write(InboundEvent)
     claimed: list[InboundEvent] = []  # the event as the latest attempt claimed it
@@ -246,7 +251,7 @@ def process_event(event_pk: int, *, force: bool = False) -> str | None:
     if isinstance(result, Failure):
         # The receivers' work is rolled back; the outcome is recorded in its own transaction.
         status = _record_outcome(db, event_pk, claimable, claimed[0] if claimed else None, result)
-        if status is not None:
+        if status is not None and recheck:
             result.recheck_on_commit(db, event_pk)
     else:
         status = result

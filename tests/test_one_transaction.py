@@ -17,7 +17,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from jodo_webhooks import SkipEvent
+from jodo_webhooks import SkipEvent, WaitForStudent
 from jodo_webhooks.models import InboundEvent
 from jodo_webhooks.processing import process_event
 from students.models import Student
@@ -271,3 +271,25 @@ def test_a_forced_attempt_that_fails_does_not_overwrite_a_concurrent_workers_out
     assert outcomes == {"worker-B": Status.PROCESSED, "worker-A": None}
     event.refresh_from_db()
     assert (event.status, event.attempts, event.last_error) == (Status.PROCESSED, 2, "")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wait_whose_recheck_finds_its_student_in_vain_is_retried_once(deliver, connect_receiver):
+    """`WaitForStudent.recheck` is the receiver's: when it says the student is there but the
+    receiver still waits (a lookup that disagrees with its own), the event is tried once more
+    after its commit, not over and over."""
+    calls: list[str] = []
+
+    def waits(sender: type, event: InboundEvent, **kwargs: Any) -> None:
+        calls.append(event.event_id)
+        raise WaitForStudent("waiting for student J-1", recheck=lambda: True)
+
+    connect_receiver(waits, EVENT_TYPE)
+    body = EnvelopeFactory(event=EVENT_TYPE)
+
+    response = deliver(body)
+
+    assert response.json() == {"status": "accepted", "event_id": body["event_id"]}
+    event = InboundEvent.objects.get()
+    assert (event.status, event.attempts) == (Status.WAITING, 2)
+    assert len(calls) == 2

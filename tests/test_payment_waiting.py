@@ -13,7 +13,6 @@ from django.core.management import call_command
 from django.db import connections
 
 from jodo_webhooks import SkipEvent
-
 from jodo_webhooks.models import InboundEvent
 
 from .factories import EnvelopeFactory
