@@ -192,12 +192,26 @@ def process_new_event(db: str, event: InboundEvent) -> None:
     planned = planned_outcome(event)
     succeeded = outcome(*planned) | {"attempts": 1}
 
+    committed: list[bool] = []
+
     def record_and_run() -> None:
-        with transaction.atomic(using=db):
-            _set(event, succeeded)
-            insert_event(db, event)
-            _set(event, BEFORE_ANY_ATTEMPT)
-            run_receivers(event, planned)
+        try:
+            with transaction.atomic(using=db):
+                _set(event, succeeded)
+                insert_event(db, event)
+                # The first hook: any hook after it failing (the ERP's e-mail, say) is not a
+                # failed attempt, since the event is committed with its outcome by then.
+                transaction.on_commit(partial(committed.append, True), using=db)
+                _set(event, BEFORE_ANY_ATTEMPT)
+                run_receivers(event, planned)
+        except Exception as exc:
+            if not committed:
+                raise
+            logger.exception(
+                "An on_commit callback failed after Jodo event %s was committed: %s",
+                log_safe(event.event_id),
+                log_safe(exc),
+            )
         _set(event, succeeded)
 
     failure = _attempt(db, lambda: event.event_id, record_and_run)

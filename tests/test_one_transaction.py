@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 
 from jodo_webhooks import SkipEvent, WaitForStudent
@@ -293,3 +293,28 @@ def test_a_wait_whose_recheck_finds_its_student_in_vain_is_retried_once(deliver,
     event = InboundEvent.objects.get()
     assert (event.status, event.attempts) == (Status.WAITING, 2)
     assert len(calls) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_erp_on_commit_hook_failing_after_the_commit_leaves_the_delivery_accepted(
+    deliver, connect_receiver
+):
+    """The ERP's own `on_commit` hook (an e-mail, say) runs after the event's commit: its error
+    is not a failed attempt, so the row is not inserted again (nor the delivery counted twice)."""
+
+    def notify() -> None:
+        raise RuntimeError("the mail server is down")
+
+    def receiver(sender: type, event: InboundEvent, **kwargs: Any) -> None:
+        Student.objects.create(identifier="NOTIFIED")
+        transaction.on_commit(notify)
+
+    connect_receiver(receiver, EVENT_TYPE)
+    body = EnvelopeFactory(event=EVENT_TYPE)
+
+    response = deliver(body)
+
+    assert response.json() == {"status": "accepted", "event_id": body["event_id"]}
+    event = InboundEvent.objects.get()
+    assert (event.status, event.attempts, event.delivery_count) == (Status.PROCESSED, 1, 1)
+    assert Student.objects.filter(identifier="NOTIFIED").exists()
