@@ -8,7 +8,6 @@ each alias commits on its own, as two databases would.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import pytest
@@ -17,10 +16,9 @@ from django.test import Client
 from jodo_webhooks.models import InboundEvent
 from students.models import FeePayment
 
-from .factories import EnvelopeFactory
-from .helpers import requires_server_database, signed_post, timestamp
+from .helpers import requires_server_database, signed_post
 from .payment_factories import payment_event
-from .processes import run_concurrently
+from .test_payment_waiting import race_payments_and_registrations, registration
 
 pytestmark = [
     requires_server_database,
@@ -57,14 +55,6 @@ def events_apart(settings: Any) -> None:
     }
 
 
-def registration(identifier: str, jodo_student_id: str) -> dict[str, Any]:
-    return EnvelopeFactory(
-        timestamp=timestamp(5),
-        payload__jodo_student_id=jodo_student_id,
-        payload__student__identifier=identifier,
-    )
-
-
 def status(body: dict[str, Any]) -> str:
     return InboundEvent.objects.get(event_id=body["event_id"]).status
 
@@ -88,20 +78,5 @@ def test_a_waiting_payment_is_released_by_its_registration():
 
 @pytest.mark.parametrize("round_", range(3))
 def test_payments_and_registrations_racing_never_leave_a_payment_waiting(round_):
-    pairs = [
-        (
-            payment_event(
-                payment_id=f"apart-{round_}-{i}", student=f"A{round_}-{i}", jodo_student_id=None
-            ),
-            registration(f"A{round_}-{i}", f"JA{round_}-{i}"),
-        )
-        for i in range(6)
-    ]
-    bodies = [body for pair in pairs for body in pair]
-
-    responses = run_concurrently([partial(signed_post, body=body) for body in bodies])
-
-    assert [r.status_code for r in responses] == [200] * len(bodies)
-    outcomes = {body["event_id"]: status(body) for body in bodies}
-    assert set(outcomes.values()) == {"processed"}, outcomes
-    assert FeePayment.objects.count() == len(pairs)
+    race_payments_and_registrations(f"apart-{round_}")
+    assert FeePayment.objects.count() == 6  # each payment once
