@@ -121,8 +121,9 @@ class Failure:
 
 
 def _recheck(event_pk: int, wait: WaitForStudent) -> None:
+    # Once: a receiver whose recheck finds the student while it still waits must not loop.
     if wait.recheck():
-        process_event(event_pk)
+        _process(event_pk, force=False, recheck=False)
 
 
 def _attempt(db: str, name: Callable[[], str], run: Callable[[], T]) -> T | Failure:
@@ -191,12 +192,26 @@ def process_new_event(db: str, event: InboundEvent) -> None:
     planned = planned_outcome(event)
     succeeded = outcome(*planned) | {"attempts": 1}
 
+    committed: list[bool] = []
+
     def record_and_run() -> None:
-        with transaction.atomic(using=db):
-            _set(event, succeeded)
-            insert_event(db, event)
-            _set(event, BEFORE_ANY_ATTEMPT)
-            run_receivers(event, planned)
+        try:
+            with transaction.atomic(using=db):
+                _set(event, succeeded)
+                insert_event(db, event)
+                # The first hook: any hook after it failing (the ERP's e-mail, say) is not a
+                # failed attempt, since the event is committed with its outcome by then.
+                transaction.on_commit(partial(committed.append, True), using=db)
+                _set(event, BEFORE_ANY_ATTEMPT)
+                run_receivers(event, planned)
+        except Exception as exc:
+            if not committed:
+                raise
+            logger.exception(
+                "An on_commit callback failed after Jodo event %s was committed: %s",
+                log_safe(event.event_id),
+                log_safe(exc),
+            )
         _set(event, succeeded)
 
     failure = _attempt(db, lambda: event.event_id, record_and_run)
@@ -222,6 +237,10 @@ def process_event(event_pk: int, *, force: bool = False) -> str | None:
     lost unique-key race is retried from the start (claim included) a few times before it
     counts as a failure; inside a caller's transaction it fails at once.
     """
+    return _process(event_pk, force=force, recheck=True)
+
+
+def _process(event_pk: int, *, force: bool, recheck: bool) -> str | None:
     claimable: list[str] = list(Status) if force else list(RETRYABLE_STATUSES)
     db = router.db_for_write(InboundEvent)
     claimed: list[InboundEvent] = []  # the event as the latest attempt claimed it
@@ -246,7 +265,7 @@ def process_event(event_pk: int, *, force: bool = False) -> str | None:
     if isinstance(result, Failure):
         # The receivers' work is rolled back; the outcome is recorded in its own transaction.
         status = _record_outcome(db, event_pk, claimable, claimed[0] if claimed else None, result)
-        if status is not None:
+        if status is not None and recheck:
             result.recheck_on_commit(db, event_pk)
     else:
         status = result

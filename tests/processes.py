@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client
 
 from .helpers import TEST_SECRET
@@ -323,7 +323,7 @@ def run_concurrently(
     """Run each job in its own thread with its own Client, all released at once.
 
     Returns the jobs' results in order; re-raises the first job's exception. Every thread
-    closes its database connection when done. Bounded: fails (never hangs) after `timeout`.
+    closes its database connections when done. Bounded: fails (never hangs) after `timeout`.
     """
     barrier = threading.Barrier(len(jobs), timeout=timeout)
     results: list[Any] = [None] * len(jobs)
@@ -338,7 +338,7 @@ def run_concurrently(
             errors.append(exc)
             barrier.abort()  # nobody waits forever for a thread that died before the barrier
         finally:
-            connection.close()
+            connections.close_all()  # every alias the job used (a router may use several)
 
     threads = [
         threading.Thread(target=work, args=(i, job), name=f"delivery-{i}", daemon=True)

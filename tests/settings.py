@@ -5,7 +5,9 @@
 - `tests.pupils`, a second ERP with other model and field names, to run the student sync's
   behaviour tests against a mapping other than the reference ERP's.
 - On PostgreSQL and MariaDB, a `replica` alias: the same test database through a read-only
-  session, so that a primary/replica router shows any read or lock that should be a write.
+  session, so that a primary/replica router shows any read or lock that should be a write; and
+  an `events` alias, the same database through a connection of its own, for a router that
+  writes the app's events apart from the ERP's models (tests/test_events_alias.py).
 """
 
 from erp_project.settings import *  # noqa: F403
@@ -24,3 +26,4 @@ if _primary["ENGINE"] in READ_ONLY_SESSION:
         "OPTIONS": {**_primary.get("OPTIONS", {}), **READ_ONLY_SESSION[_primary["ENGINE"]]},
         "TEST": {"MIRROR": "default"},
     }
+    DATABASES["events"] = {**_primary, "TEST": {"MIRROR": "default"}}

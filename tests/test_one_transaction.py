@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 
-from jodo_webhooks import SkipEvent
+from jodo_webhooks import SkipEvent, WaitForStudent
 from jodo_webhooks.models import InboundEvent
 from jodo_webhooks.processing import process_event
 from students.models import Student
@@ -271,3 +271,50 @@ def test_a_forced_attempt_that_fails_does_not_overwrite_a_concurrent_workers_out
     assert outcomes == {"worker-B": Status.PROCESSED, "worker-A": None}
     event.refresh_from_db()
     assert (event.status, event.attempts, event.last_error) == (Status.PROCESSED, 2, "")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wait_whose_recheck_finds_its_student_in_vain_is_retried_once(deliver, connect_receiver):
+    """`WaitForStudent.recheck` is the receiver's: when it says the student is there but the
+    receiver still waits (a lookup that disagrees with its own), the event is tried once more
+    after its commit, not over and over."""
+    calls: list[str] = []
+
+    def waits(sender: type, event: InboundEvent, **kwargs: Any) -> None:
+        calls.append(event.event_id)
+        raise WaitForStudent("waiting for student J-1", recheck=lambda: True)
+
+    connect_receiver(waits, EVENT_TYPE)
+    body = EnvelopeFactory(event=EVENT_TYPE)
+
+    response = deliver(body)
+
+    assert response.json() == {"status": "accepted", "event_id": body["event_id"]}
+    event = InboundEvent.objects.get()
+    assert (event.status, event.attempts) == (Status.WAITING, 2)
+    assert len(calls) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_erp_on_commit_hook_failing_after_the_commit_leaves_the_delivery_accepted(
+    deliver, connect_receiver
+):
+    """The ERP's own `on_commit` hook (an e-mail, say) runs after the event's commit: its error
+    is not a failed attempt, so the row is not inserted again (nor the delivery counted twice)."""
+
+    def notify() -> None:
+        raise RuntimeError("the mail server is down")
+
+    def receiver(sender: type, event: InboundEvent, **kwargs: Any) -> None:
+        Student.objects.create(identifier="NOTIFIED")
+        transaction.on_commit(notify)
+
+    connect_receiver(receiver, EVENT_TYPE)
+    body = EnvelopeFactory(event=EVENT_TYPE)
+
+    response = deliver(body)
+
+    assert response.json() == {"status": "accepted", "event_id": body["event_id"]}
+    event = InboundEvent.objects.get()
+    assert (event.status, event.attempts, event.delivery_count) == (Status.PROCESSED, 1, 1)
+    assert Student.objects.filter(identifier="NOTIFIED").exists()

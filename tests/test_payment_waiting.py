@@ -10,7 +10,9 @@ from functools import partial
 
 import pytest
 from django.core.management import call_command
+from django.db import connections
 
+from jodo_webhooks import SkipEvent
 from jodo_webhooks.models import InboundEvent
 
 from .factories import EnvelopeFactory
@@ -18,6 +20,7 @@ from .helpers import deliver_event, requires_server_database, signed_post, times
 from .payment_erps import PAYMENT_ERPS, use_payment_erp
 from .payment_factories import payment_event
 from .processes import run_concurrently
+from .scrape import MONITORING_TOKEN, scrape
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -115,19 +118,17 @@ def test_jodo_status_counts_waiting_payments_and_jodo_reprocess_takes_them(deliv
     assert erp.count() == 1
 
 
-@requires_server_database
-@pytest.mark.parametrize("round_", range(3))
-def test_payments_and_registrations_racing_never_leave_a_payment_waiting(erp, round_):
-    """Each payment is posted at the same moment as its student's registration: whichever
-    commits first, the payment ends applied (no lost wake-up), once."""
+def race_payments_and_registrations(label: str, n: int = 6) -> None:
+    """Post n payments, each at the same moment as its student's registration: whichever
+    commits first, every payment ends applied (no lost wake-up)."""
     pairs = [
         (
             payment_event(
-                payment_id=f"race-{round_}-{i}", student=f"R{round_}-{i}", jodo_student_id=None
+                payment_id=f"race-{label}-{i}", student=f"R{label}-{i}", jodo_student_id=None
             ),
-            registration(f"R{round_}-{i}", f"JR{round_}-{i}"),
+            registration(f"R{label}-{i}", f"JR{label}-{i}"),
         )
-        for i in range(6)
+        for i in range(n)
     ]
     bodies = [body for pair in pairs for body in pair]
 
@@ -136,7 +137,13 @@ def test_payments_and_registrations_racing_never_leave_a_payment_waiting(erp, ro
     assert [r.status_code for r in responses] == [200] * len(bodies)
     outcomes = {body["event_id"]: status(body) for body in bodies}
     assert set(outcomes.values()) == {"processed"}, outcomes
-    assert erp.count() == len(pairs)
+
+
+@requires_server_database
+@pytest.mark.parametrize("round_", range(3))
+def test_payments_and_registrations_racing_never_leave_a_payment_waiting(erp, round_):
+    race_payments_and_registrations(str(round_))
+    assert erp.count() == 6  # each payment once
 
 
 @requires_server_database
@@ -179,3 +186,82 @@ def test_a_payment_naming_its_student_only_by_custom_identifier_is_released(deli
 
     assert status(body) == "processed"
     assert erp.payment("pay_1")["student"] == "NEW-6"
+
+
+# How the waiting payments meet the rest: a failed registration, ATOMIC_REQUESTS, redeliveries
+# in both modes, and the metrics, all through the endpoint.
+
+
+@pytest.mark.parametrize("error", [RuntimeError("the ledger is closed"), SkipEvent("by hand")])
+def test_a_registration_that_does_not_commit_releases_nothing(
+    deliver, erp, connect_receiver, error
+):
+    def fails(**kwargs):
+        raise error
+
+    payment = payment_event(student="NEW-7", jodo_student_id="J-7")
+    deliver_event(deliver, payment)
+    connect_receiver(fails, "masterdata.student.registered")  # runs after the app's receivers
+
+    assert deliver_event(deliver, registration("NEW-7", "J-7")).status in {"failed", "skipped"}
+
+    assert status(payment) == "waiting"
+    assert erp.count() == 0
+    assert erp.students.count() == 0
+
+
+def test_under_atomic_requests_a_waiting_payment_is_released_by_its_registration(
+    deliver, erp, monkeypatch
+):
+    for alias in connections.settings:  # what the request handler reads
+        monkeypatch.setitem(connections.settings[alias], "ATOMIC_REQUESTS", True)
+    payment = payment_event(student="NEW-8", jodo_student_id="J-8")
+
+    assert deliver_event(deliver, payment).status == "waiting"
+    assert deliver_event(deliver, registration("NEW-8", "J-8")).status == "processed"
+
+    assert status(payment) == "processed"
+    assert erp.count() == 1
+
+
+@pytest.mark.parametrize("mode", ["inline", "task"])
+def test_a_redelivered_waiting_payment_is_tried_again_and_answered_duplicate(
+    deliver, erp, settings, mode
+):
+    if mode == "task":
+        settings.JODO_WEBHOOKS = {**settings.JODO_WEBHOOKS, "PROCESSING": "task"}
+        settings.TASKS = {
+            "default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}
+        }
+    payment = payment_event(student="NEW-9", jodo_student_id="J-9")
+    deliver_event(deliver, payment)
+    assert status(payment) == "waiting"
+    erp.students.create_student("NEW-9", jodo_student_id="J-9")  # by hand: no release
+
+    response = deliver(payment)
+
+    assert response.json() == {"status": "duplicate", "event_id": payment["event_id"]}
+    event = InboundEvent.objects.get(event_id=payment["event_id"])
+    assert (event.status, event.attempts, event.delivery_count) == ("processed", 2, 2)
+    assert erp.count() == 1
+
+
+def test_a_wait_and_its_release_are_each_counted_once(client, deliver, erp, settings):
+    settings.JODO_WEBHOOKS = {**settings.JODO_WEBHOOKS, "MONITORING_TOKEN": MONITORING_TOKEN}
+    payment = payment_event(student="NEW-10", jodo_student_id="J-10")
+    before = scrape(client)
+
+    deliver_event(deliver, payment)
+    deliver_event(deliver, registration("NEW-10", "J-10"))
+    after = scrape(client)
+
+    def increase(name, **labels):
+        return after.get_value(name, **labels) - before.get_value(name, **labels)
+
+    outcomes = "jodo_webhooks_event_outcomes_total"
+    kind = payment["event"]
+    assert increase(outcomes, event_type=kind, outcome="waiting") == 1
+    assert increase(outcomes, event_type=kind, outcome="processed") == 1
+    registered = "masterdata.student.registered"
+    assert increase(outcomes, event_type=registered, outcome="processed") == 1
+    assert increase("jodo_webhooks_deliveries_total", answer="accepted") == 2
